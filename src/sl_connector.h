@@ -1,0 +1,100 @@
+/*
+ * sl_connector.h - the three connector interfaces (sources, processors, sinks).
+ *
+ * Each connector folder exports one const ops struct filled with designated
+ * initialisers; the core finds them in the registry arrays of sl_registry.c and calls
+ * them only through the inline wrappers below. Optional hooks may be NULL.
+ *
+ * Threads: a source runs entirely on its pipeline's source thread (create, run, destroy)
+ * except ack(), which the committer calls from a sink thread and must be thread-safe.
+ * A sink instance runs entirely on its own sink thread. Processors run on the source
+ * thread when a batch closes.
+ */
+#ifndef SL_CONNECTOR_H
+#define SL_CONNECTOR_H
+
+#include "sl_event.h"
+#include "sl_conf.h"
+
+typedef struct sl_pipeline sl_pipeline_t;
+
+/* Every sink config struct starts with this header; its table includes SL_SINK_COMMON_KEYS. */
+typedef struct sl_sink_common {
+    char *id;
+    bool  required;
+} sl_sink_common_t;
+
+/* Every source config struct starts with `char *id`. */
+typedef struct sl_source_common {
+    char *id;
+} sl_source_common_t;
+
+/* ---- sources --------------------------------------------------------------------- */
+
+typedef struct sl_source_ops {
+    const char          *type;       /* spec.source.type */
+    const sl_conf_def_t *conf;       /* keys of spec.source.config */
+    size_t               conf_size;  /* sizeof the config struct */
+    /* Extra cross-field validation at spec time (optional). */
+    void  (*validate)(const void *conf, const char *path, sl_errs_t *errs);
+    /* Create the source; no I/O yet. NULL + errstr on failure. */
+    void *(*create)(const void *conf, sl_pipeline_t *p, char *errstr, size_t errstr_size);
+    /* Source thread main loop: connect, read, emit through sl_emit_*(), reconnect with
+     * backoff, until sl_pipeline_stopping(p). SL_OK on a clean stop, SL_ERR on a fatal
+     * error (message in errstr). */
+    int   (*run)(void *src, char *errstr, size_t errstr_size);
+    /* Everything up to and including `pos` is durable downstream (committer; any thread). */
+    void  (*ack)(void *src, const sl_pos_t *pos);
+    void  (*destroy)(void *src);
+} sl_source_ops_t;
+
+/* ---- processors ------------------------------------------------------------------ */
+
+typedef struct sl_processor_ops {
+    const char          *type;
+    const sl_conf_def_t *conf;
+    size_t               conf_size;
+    void  (*validate)(const void *conf, const char *path, sl_errs_t *errs);
+    void *(*create)(const void *conf, sl_pipeline_t *p, char *errstr, size_t errstr_size);
+    /* Transform *batch in place or replace it (the processor then owns the old one via
+     * sl_pipeline_batch_release). SL_OK, or SL_ERR with errstr. */
+    int   (*process)(void *proc, sl_batch_t **batch, char *errstr, size_t errstr_size);
+    void  (*destroy)(void *proc);
+} sl_processor_ops_t;
+
+/* ---- sinks ----------------------------------------------------------------------- */
+
+typedef struct sl_sink_ops {
+    const char          *type;
+    const sl_conf_def_t *conf;
+    size_t               conf_size;
+    void  (*validate)(const void *conf, const char *path, sl_errs_t *errs);
+    void *(*create)(const void *conf, sl_pipeline_t *p, char *errstr, size_t errstr_size);
+    /* Connect (again). SL_OK, SL_AGAIN (retry later), SL_ERR (fatal: config is wrong). */
+    int   (*open)(void *sink, char *errstr, size_t errstr_size);
+    /* Deliver every event of the batch durably. Blocking. SL_OK only when all of them
+     * are acknowledged by the destination; SL_AGAIN on a transient failure (the core
+     * calls close(), backs off, open()s and redelivers the whole batch); SL_ERR fatal. */
+    int   (*deliver)(void *sink, const sl_batch_t *b, char *errstr, size_t errstr_size);
+    void  (*close)(void *sink);
+    void  (*destroy)(void *sink);
+} sl_sink_ops_t;
+
+/* ---- registry (sl_registry.c) ---------------------------------------------------- */
+
+const sl_source_ops_t    *sl_source_find(const char *type);
+const sl_processor_ops_t *sl_processor_find(const char *type);
+const sl_sink_ops_t      *sl_sink_find(const char *type);
+/* Comma-separated list of known type names, for error messages. */
+const char *sl_source_types(void);
+const char *sl_processor_types(void);
+const char *sl_sink_types(void);
+
+/* Common sink keys: every sink table starts with these. */
+#define SL_SINK_COMMON_KEYS(T)                                                          \
+    {.key = "id", .type = SL_CT_STR, .offset = offsetof(T, common.id),                 \
+     .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY, .doc = "sink id, unique in the pipeline"}, \
+    {.key = "required", .type = SL_CT_BOOL, .offset = offsetof(T, common.required),    \
+     .def = "true", .doc = "whether the commit policy `required` waits for this sink"}
+
+#endif
