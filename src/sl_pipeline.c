@@ -31,7 +31,6 @@
 #include <unistd.h>
 #include <time.h>
 
-#define SL_STOP_DRAIN_MS     30000   /* how long a stop waits for in-flight batches */
 #define SL_CKPT_WRITE_MS     1000    /* checkpoint file is rewritten at most this often */
 #define SL_BACKOFF_MIN_MS    100
 #define SL_BACKOFF_MAX_MS    5000
@@ -390,13 +389,11 @@ static void *sl_sink_thread(void *arg)
             err[0] = '\0';
             if (!s->is_open) {
                 rc = ops->open(s->sink, err, sizeof(err));
-                if (rc == SL_OK) {
-                    s->is_open = true;
-                    if (attempt) sl_info("sink %s: reconnected", sid);
-                }
+                if (rc == SL_OK) s->is_open = true;
             }
             if (rc == SL_OK) rc = ops->deliver(s->sink, b, err, sizeof(err));
             if (rc == SL_OK) {
+                if (attempt) sl_info("sink %s: delivered after %u retries", sid, attempt);
                 ok = true;
                 break;
             }
@@ -590,7 +587,11 @@ int sl_emit_event(sl_pipeline_t *p, const sl_event_t *ev)
     sl_batch_t *b = p->cur;
     sl_event_t e = *ev;
 
-    if (sl_unlikely(b->n >= (uint64_t)bs->max_events || p->mark >= (uint64_t)bs->max_bytes)) {
+    /* Close before this event when the batch is full: max_events reached, or this
+     * event's bytes (already in the arena) would take it past max_bytes. A batch
+     * exceeds max_bytes only when a single event does. */
+    if (sl_unlikely(b->n >= (uint64_t)bs->max_events ||
+                    (b->n && b->arena.len > (uint64_t)bs->max_bytes))) {
         uint32_t tail_idx;
         size_t tail_off;
         if (!bs->respect_source_tx || !p->in_tx || p->tx_start_idx == 0) {
@@ -907,10 +908,12 @@ static void *sl_source_thread(void *arg)
         sl_error("source failed: %s", err);
         sl_pipeline_fail(p, "source: %s", err);
     }
-    /* The source drained what it could; the sinks finish their queues and exit. */
-    if (!atomic_load(&p->abort) && sl_emit_drain(p, SL_STOP_DRAIN_MS) != SL_OK) {
-        sl_warn("stop: in-flight batches not delivered within %d s; they are not "
-                "checkpointed and will be replayed after a restart", SL_STOP_DRAIN_MS / 1000);
+    /* Sources flush and drain before returning (sl_emit_drain); whatever is still in
+     * flight now will not be delivered: abort so sinks stop retrying. It is not
+     * checkpointed and is replayed after a restart. */
+    if (!atomic_load(&p->abort) && sl_emit_drain(p, 0) != SL_OK) {
+        sl_warn("stop: in-flight batches were not delivered; they are not checkpointed "
+                "and will be replayed after a restart");
         atomic_store(&p->abort, true);
     }
     atomic_store(&p->sinks_stop, true);

@@ -51,8 +51,10 @@ for bin in "${bins[@]}"; do
     rc=$?
     cat "$out"
 
-    pass=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test.*/\1/p' "$out" | tail -n 1)
-    fail=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+    # Not anchored: cmocka writes these on stderr while stdout is block-buffered, so a
+    # summary may land in the middle of another line in the combined output.
+    pass=$(grep -aoE '\[  PASSED  \] [0-9]+ test' "$out" | tail -n 1 | grep -oE '[0-9]+')
+    fail=$(grep -aoE '\[  FAILED  \] [0-9]+ test' "$out" | tail -n 1 | grep -oE '[0-9]+')
     pass=${pass:-0}
     fail=${fail:-0}
     if ((rc != 0 && fail == 0)); then
