@@ -17,6 +17,9 @@
  * Thread: the PostgreSQL source thread (or a test); not thread-safe.
  */
 #include "sl_common.h"
+
+#include <stdarg.h>
+
 #include "pg_decode.h"
 
 struct sl_pg_decoder {
@@ -189,78 +192,96 @@ void sl_pg_decoder_set_relation_hook(sl_pg_decoder_t *d,
 }
 
 /* ======================================================================================
- * Bounds-checked reader. Every failure names the message, the field and the offset.
+ * Bounds-checked reader. The error is sticky: a failed read records the first error
+ * (message, field, offset) and returns 0, later reads do nothing, and callers check
+ * r->err once per group of fields before acting on the values.
  * ==================================================================================== */
 
 typedef struct {
     const uint8_t *p;
     size_t         n, i;
+    bool           err;
     const char    *msg;      /* message name for errors ("Insert") */
     char          *errstr;
     size_t         errstr_size;
 } sl_pg_rd_t;
 
-static int sl_pg_short(sl_pg_rd_t *r, size_t need, const char *field)
+static void sl_pg_fail(sl_pg_rd_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sl_pg_fail(sl_pg_rd_t *r, const char *fmt, ...)
 {
-    return sl_err(r->errstr, r->errstr_size,
-                  "pgoutput %s: truncated at byte %zu reading %s (need %zu bytes, %zu left)",
-                  r->msg, r->i, field, need, r->n - r->i);
+    if (r->err) return;
+    r->err = true;
+    if (!r->errstr || !r->errstr_size) return;
+    int n = snprintf(r->errstr, r->errstr_size, "pgoutput %s: ", r->msg);
+    if (n < 0 || (size_t)n >= r->errstr_size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->errstr + n, r->errstr_size - (size_t)n, fmt, ap);
+    va_end(ap);
 }
 
-static inline int sl_pg_u8(sl_pg_rd_t *r, uint8_t *v, const char *field)
+static inline bool sl_pg_have(sl_pg_rd_t *r, size_t need, const char *field)
 {
-    if (r->n - r->i < 1) return sl_pg_short(r, 1, field);
-    *v = r->p[r->i++];
-    return SL_OK;
+    if (sl_likely(!r->err && r->n - r->i >= need)) return true;
+    sl_pg_fail(r, "truncated at byte %zu reading %s (need %zu bytes, %zu left)",
+               r->i, field, need, r->n - r->i);
+    return false;
 }
 
-static inline int sl_pg_u16(sl_pg_rd_t *r, uint16_t *v, const char *field)
+static inline uint8_t sl_pg_u8(sl_pg_rd_t *r, const char *field)
 {
-    if (r->n - r->i < 2) return sl_pg_short(r, 2, field);
-    *v = (uint16_t)(r->p[r->i] << 8 | r->p[r->i + 1]);
+    if (!sl_pg_have(r, 1, field)) return 0;
+    return r->p[r->i++];
+}
+
+static inline uint16_t sl_pg_u16(sl_pg_rd_t *r, const char *field)
+{
+    if (!sl_pg_have(r, 2, field)) return 0;
+    uint16_t v = (uint16_t)(r->p[r->i] << 8 | r->p[r->i + 1]);
     r->i += 2;
-    return SL_OK;
+    return v;
 }
 
-static inline int sl_pg_u32(sl_pg_rd_t *r, uint32_t *v, const char *field)
+static inline uint32_t sl_pg_u32(sl_pg_rd_t *r, const char *field)
 {
-    if (r->n - r->i < 4) return sl_pg_short(r, 4, field);
+    if (!sl_pg_have(r, 4, field)) return 0;
     const uint8_t *p = r->p + r->i;
-    *v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
     r->i += 4;
-    return SL_OK;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static inline int sl_pg_u64(sl_pg_rd_t *r, uint64_t *v, const char *field)
+static inline uint64_t sl_pg_u64(sl_pg_rd_t *r, const char *field)
 {
-    uint32_t hi, lo;
-    if (r->n - r->i < 8) return sl_pg_short(r, 8, field);
-    sl_pg_u32(r, &hi, field);
-    sl_pg_u32(r, &lo, field);
-    *v = (uint64_t)hi << 32 | lo;
-    return SL_OK;
+    if (!sl_pg_have(r, 8, field)) return 0;
+    uint64_t hi = sl_pg_u32(r, field);
+    return hi << 32 | sl_pg_u32(r, field);
 }
 
-/* A NUL-terminated string inside the message; *s points into the input. */
-static int sl_pg_str(sl_pg_rd_t *r, const char **s, size_t *len, const char *field)
+/* A NUL-terminated string inside the message: points into the input, NULL on error. */
+static const char *sl_pg_str(sl_pg_rd_t *r, size_t *len, const char *field)
 {
+    *len = 0;
+    if (r->err) return NULL;
     const uint8_t *nul = memchr(r->p + r->i, 0, r->n - r->i);
-    if (!nul)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: %s at byte %zu has no terminating NUL within the "
-                      "message (%zu bytes left)", r->msg, field, r->i, r->n - r->i);
-    *s = (const char *)r->p + r->i;
+    if (!nul) {
+        sl_pg_fail(r, "%s at byte %zu has no terminating NUL within the message "
+                   "(%zu bytes left)", field, r->i, r->n - r->i);
+        return NULL;
+    }
+    const char *s = (const char *)r->p + r->i;
     *len = (size_t)(nul - (r->p + r->i));
     r->i += *len + 1;
-    return SL_OK;
+    return s;
 }
 
+/* SL_OK when the message parsed and was consumed exactly. */
 static int sl_pg_end(sl_pg_rd_t *r)
 {
-    if (r->i == r->n) return SL_OK;
-    return sl_err(r->errstr, r->errstr_size,
-                  "pgoutput %s: %zu unexpected trailing bytes at byte %zu",
-                  r->msg, r->n - r->i, r->i);
+    if (!r->err && r->i != r->n)
+        sl_pg_fail(r, "%zu unexpected trailing bytes at byte %zu", r->n - r->i, r->i);
+    return r->err ? SL_ERR : SL_OK;
 }
 
 /* ======================================================================================
@@ -271,13 +292,14 @@ static int sl_pg_end(sl_pg_rd_t *r)
 static int sl_pg_tuple(sl_pg_rd_t *r, sl_pg_tuple_t *tup, sl_pg_datum_t **cols,
                        uint32_t *cap, const char *which)
 {
-    uint16_t ncols;
-    if (sl_pg_u16(r, &ncols, which) != SL_OK) return SL_ERR;
+    uint16_t ncols = sl_pg_u16(r, which);
+    if (r->err) return SL_ERR;
     /* Each column takes at least its kind byte: reject absurd counts before growing. */
-    if (ncols > r->n - r->i)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: %s at byte %zu claims %u columns but only %zu bytes "
-                      "are left", r->msg, which, r->i - 2, ncols, r->n - r->i);
+    if (ncols > r->n - r->i) {
+        sl_pg_fail(r, "%s at byte %zu claims %u columns but only %zu bytes are left",
+                   which, r->i - 2, ncols, r->n - r->i);
+        return SL_ERR;
+    }
     if (ncols > *cap) {
         uint32_t c = *cap ? *cap : 16;
         while (c < ncols) c *= 2;
@@ -287,22 +309,24 @@ static int sl_pg_tuple(sl_pg_rd_t *r, sl_pg_tuple_t *tup, sl_pg_datum_t **cols,
     }
     sl_pg_datum_t *v = *cols;
     for (uint16_t k = 0; k < ncols; k++) {
-        uint8_t kind;
-        if (sl_pg_u8(r, &kind, "column kind") != SL_OK) return SL_ERR;
+        uint8_t kind = sl_pg_u8(r, "column kind");
+        if (r->err) return SL_ERR;
         v[k].kind = (char)kind;
         v[k].len = 0;
         v[k].data = NULL;
         if (kind == 'n' || kind == 'u') continue;
-        if (kind != 't' && kind != 'b')
-            return sl_err(r->errstr, r->errstr_size,
-                          "pgoutput %s: %s column %u at byte %zu has unknown kind 0x%02x",
-                          r->msg, which, k, r->i - 1, kind);
-        uint32_t len;
-        if (sl_pg_u32(r, &len, "column length") != SL_OK) return SL_ERR;
-        if (len > r->n - r->i)
-            return sl_err(r->errstr, r->errstr_size,
-                          "pgoutput %s: %s column %u at byte %zu claims %u bytes but only "
-                          "%zu are left", r->msg, which, k, r->i - 4, len, r->n - r->i);
+        if (kind != 't' && kind != 'b') {
+            sl_pg_fail(r, "%s column %u at byte %zu has unknown kind 0x%02x",
+                       which, k, r->i - 1, kind);
+            return SL_ERR;
+        }
+        uint32_t len = sl_pg_u32(r, "column length");
+        if (r->err) return SL_ERR;
+        if (len > r->n - r->i) {
+            sl_pg_fail(r, "%s column %u at byte %zu claims %u bytes but only %zu are left",
+                       which, k, r->i - 4, len, r->n - r->i);
+            return SL_ERR;
+        }
         v[k].len = len;
         v[k].data = (const char *)r->p + r->i;
         r->i += len;
@@ -312,50 +336,32 @@ static int sl_pg_tuple(sl_pg_rd_t *r, sl_pg_tuple_t *tup, sl_pg_datum_t **cols,
     return SL_OK;
 }
 
-static int sl_pg_rel_of(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
-{
-    uint32_t relid;
-    if (sl_pg_u32(r, &relid, "relation id") != SL_OK) return SL_ERR;
-    m->rel = sl_pg_decoder_relation(d, relid);
-    if (!m->rel)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: unknown relation id %u at byte %zu (no Relation "
-                      "message seen for it)", r->msg, relid, r->i - 4);
-    return SL_OK;
-}
-
 static int sl_pg_relation(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
 {
-    uint32_t relid;
-    const char *nsp, *name;
     size_t nsp_len, name_len;
-    uint8_t ident;
-    uint16_t ncols;
-    if (sl_pg_u32(r, &relid, "relation id") != SL_OK ||
-        sl_pg_str(r, &nsp, &nsp_len, "namespace") != SL_OK ||
-        sl_pg_str(r, &name, &name_len, "relation name") != SL_OK ||
-        sl_pg_u8(r, &ident, "replica identity") != SL_OK ||
-        sl_pg_u16(r, &ncols, "column count") != SL_OK)
-        return SL_ERR;
+    uint32_t relid = sl_pg_u32(r, "relation id");
+    const char *nsp = sl_pg_str(r, &nsp_len, "namespace");
+    const char *name = sl_pg_str(r, &name_len, "relation name");
+    uint8_t ident = sl_pg_u8(r, "replica identity");
+    uint16_t ncols = sl_pg_u16(r, "column count");
+    if (r->err) return SL_ERR;
     /* flags + name NUL + type oid + typmod: at least 10 bytes per column */
-    if ((size_t)ncols * 10 > r->n - r->i)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: %u columns announced at byte %zu but only %zu bytes left",
-                      r->msg, ncols, r->i - 2, r->n - r->i);
+    if ((size_t)ncols * 10 > r->n - r->i) {
+        sl_pg_fail(r, "%u columns announced at byte %zu but only %zu bytes left",
+                   ncols, r->i - 2, r->n - r->i);
+        return SL_ERR;
+    }
 
     sl_pg_column_t *cols = sl_calloc(ncols ? ncols : 1, sizeof(*cols));
     uint16_t k;
     for (k = 0; k < ncols; k++) {
         sl_pg_column_t *c = &cols[k];
-        uint8_t flags;
-        const char *cname;
         size_t cname_len;
-        uint32_t oid, typmod;
-        if (sl_pg_u8(r, &flags, "column flags") != SL_OK ||
-            sl_pg_str(r, &cname, &cname_len, "column name") != SL_OK ||
-            sl_pg_u32(r, &oid, "column type oid") != SL_OK ||
-            sl_pg_u32(r, &typmod, "column type modifier") != SL_OK)
-            goto err;
+        uint8_t flags = sl_pg_u8(r, "column flags");
+        const char *cname = sl_pg_str(r, &cname_len, "column name");
+        uint32_t oid = sl_pg_u32(r, "column type oid");
+        uint32_t typmod = sl_pg_u32(r, "column type modifier");
+        if (r->err) goto err;
         c->name = sl_strndup(cname, cname_len);
         c->flags = flags;
         c->type_oid = oid;
@@ -391,22 +397,30 @@ err:
 
 static int sl_pg_change(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
 {
-    uint8_t sub;
-    if (sl_pg_rel_of(d, r, m) != SL_OK) return SL_ERR;
-    if (sl_pg_u8(r, &sub, "tuple marker") != SL_OK) return SL_ERR;
+    uint32_t relid = sl_pg_u32(r, "relation id");
+    if (r->err) return SL_ERR;
+    m->rel = sl_pg_decoder_relation(d, relid);
+    if (!m->rel) {
+        sl_pg_fail(r, "unknown relation id %u at byte %zu (no Relation message seen for it)",
+                   relid, r->i - 4);
+        return SL_ERR;
+    }
+    uint8_t sub = sl_pg_u8(r, "tuple marker");
+    if (r->err) return SL_ERR;
     if ((m->kind == SL_PGM_UPDATE || m->kind == SL_PGM_DELETE) && (sub == 'K' || sub == 'O')) {
         m->old_kind = (char)sub;
         if (sl_pg_tuple(r, &m->old_tuple, &d->old_cols, &d->old_cap, "old tuple") != SL_OK)
             return SL_ERR;
         if (m->kind == SL_PGM_DELETE) return sl_pg_end(r);
-        if (sl_pg_u8(r, &sub, "tuple marker") != SL_OK) return SL_ERR;
+        sub = sl_pg_u8(r, "tuple marker");
+        if (r->err) return SL_ERR;
     }
-    if (sub != 'N' || m->kind == SL_PGM_DELETE)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: unexpected tuple marker 0x%02x at byte %zu (want %s)",
-                      r->msg, sub, r->i - 1,
-                      m->kind == SL_PGM_INSERT ? "'N'" :
-                      m->kind == SL_PGM_UPDATE ? "'K', 'O' or 'N'" : "'K' or 'O'");
+    if (sub != 'N' || m->kind == SL_PGM_DELETE) {
+        sl_pg_fail(r, "unexpected tuple marker 0x%02x at byte %zu (want %s)", sub, r->i - 1,
+                   m->kind == SL_PGM_INSERT ? "'N'" :
+                   m->kind == SL_PGM_UPDATE ? "'K', 'O' or 'N'" : "'K' or 'O'");
+        return SL_ERR;
+    }
     if (sl_pg_tuple(r, &m->new_tuple, &d->new_cols, &d->new_cap, "new tuple") != SL_OK)
         return SL_ERR;
     return sl_pg_end(r);
@@ -414,14 +428,14 @@ static int sl_pg_change(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
 
 static int sl_pg_truncate(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
 {
-    uint32_t n;
-    if (sl_pg_u32(r, &n, "relation count") != SL_OK ||
-        sl_pg_u8(r, &m->trunc_options, "options") != SL_OK)
+    uint32_t n = sl_pg_u32(r, "relation count");
+    m->trunc_options = sl_pg_u8(r, "options");
+    if (r->err) return SL_ERR;
+    if ((r->n - r->i) / 4 != n || (r->n - r->i) % 4) {
+        sl_pg_fail(r, "%u relation ids announced but %zu bytes follow at byte %zu",
+                   n, r->n - r->i, r->i);
         return SL_ERR;
-    if ((r->n - r->i) / 4 < n || (r->n - r->i) % 4)
-        return sl_err(r->errstr, r->errstr_size,
-                      "pgoutput %s: %u relation ids announced but %zu bytes follow at byte %zu",
-                      r->msg, n, r->n - r->i, r->i);
+    }
     if (n > d->relids_cap) {
         uint32_t c = d->relids_cap ? d->relids_cap : 16;
         while (c < n) c *= 2;
@@ -429,7 +443,7 @@ static int sl_pg_truncate(sl_pg_decoder_t *d, sl_pg_rd_t *r, sl_pg_msg_t *m)
         d->relids = sl_malloc(c * sizeof(*d->relids));
         d->relids_cap = c;
     }
-    for (uint32_t k = 0; k < n; k++) sl_pg_u32(r, &d->relids[k], "relation id");
+    for (uint32_t k = 0; k < n; k++) d->relids[k] = sl_pg_u32(r, "relation id");
     m->nrelids = n;
     m->relids = d->relids;
     return sl_pg_end(r);
@@ -466,7 +480,7 @@ int sl_pg_decode(sl_pg_decoder_t *d, const uint8_t *buf, size_t len, sl_pg_msg_t
     memset(m, 0, sizeof(*m));
     if (len == 0) return sl_err(errstr, errstr_size, "pgoutput: empty message");
     uint8_t tag = buf[0];
-    sl_pg_rd_t rd = {buf, len, 1, sl_pg_msg_name(tag), errstr, errstr_size};
+    sl_pg_rd_t rd = {buf, len, 1, false, sl_pg_msg_name(tag), errstr, errstr_size};
     sl_pg_rd_t *r = &rd;
     if (!r->msg)
         return sl_err(errstr, errstr_size, "pgoutput: unknown message tag 0x%02x at byte 0",
@@ -488,69 +502,61 @@ int sl_pg_decode(sl_pg_decoder_t *d, const uint8_t *buf, size_t len, sl_pg_msg_t
         return sl_err(errstr, errstr_size, "pgoutput %s: no Stream Start before it", r->msg);
 
     /* In a streamed block, data messages carry the (sub)transaction xid after the tag. */
-    if (d->in_stream && memchr("IUDRYTM", tag, 7)) {
-        if (sl_pg_u32(r, &m->xid, "xid") != SL_OK) return SL_ERR;
-    }
+    if (d->in_stream && memchr("IUDRYTM", tag, 7)) m->xid = sl_pg_u32(r, "xid");
 
+    size_t n;
     switch (tag) {
     case 'B':
-        if (sl_pg_u64(r, &m->lsn, "final lsn") != SL_OK ||
-            sl_pg_u64(r, (uint64_t *)&m->ts_pg_us, "commit time") != SL_OK ||
-            sl_pg_u32(r, &m->xid, "xid") != SL_OK)
-            return SL_ERR;
+        m->lsn = sl_pg_u64(r, "final lsn");
+        m->ts_pg_us = (int64_t)sl_pg_u64(r, "commit time");
+        m->xid = sl_pg_u32(r, "xid");
         return sl_pg_end(r);
     case 'C':
-        if (sl_pg_u8(r, &m->flags, "flags") != SL_OK ||
-            sl_pg_u64(r, &m->lsn, "commit lsn") != SL_OK ||
-            sl_pg_u64(r, &m->end_lsn, "end lsn") != SL_OK ||
-            sl_pg_u64(r, (uint64_t *)&m->ts_pg_us, "commit time") != SL_OK)
-            return SL_ERR;
+        m->flags = sl_pg_u8(r, "flags");
+        m->lsn = sl_pg_u64(r, "commit lsn");
+        m->end_lsn = sl_pg_u64(r, "end lsn");
+        m->ts_pg_us = (int64_t)sl_pg_u64(r, "commit time");
         return sl_pg_end(r);
-    case 'O': {
-        size_t n;
-        if (sl_pg_u64(r, &m->lsn, "origin lsn") != SL_OK ||
-            sl_pg_str(r, &m->name, &n, "origin name") != SL_OK)
-            return SL_ERR;
+    case 'O':
+        m->lsn = sl_pg_u64(r, "origin lsn");
+        m->name = sl_pg_str(r, &n, "origin name");
         return sl_pg_end(r);
-    }
     case 'R':
+        if (r->err) return SL_ERR;
         return sl_pg_relation(d, r, m);
-    case 'Y': {
-        size_t n;
-        if (sl_pg_u32(r, &m->type_oid, "type oid") != SL_OK ||
-            sl_pg_str(r, &m->nspname, &n, "namespace") != SL_OK ||
-            sl_pg_str(r, &m->name, &n, "type name") != SL_OK)
-            return SL_ERR;
+    case 'Y':
+        m->type_oid = sl_pg_u32(r, "type oid");
+        m->nspname = sl_pg_str(r, &n, "namespace");
+        m->name = sl_pg_str(r, &n, "type name");
         return sl_pg_end(r);
-    }
     case 'I':
     case 'U':
     case 'D':
+        if (r->err) return SL_ERR;
         return sl_pg_change(d, r, m);
     case 'T':
+        if (r->err) return SL_ERR;
         return sl_pg_truncate(d, r, m);
     case 'M': {
-        size_t n;
-        uint32_t clen;
-        if (sl_pg_u8(r, &m->flags, "flags") != SL_OK ||
-            sl_pg_u64(r, &m->lsn, "lsn") != SL_OK ||
-            sl_pg_str(r, &m->name, &n, "prefix") != SL_OK ||
-            sl_pg_u32(r, &clen, "content length") != SL_OK)
+        m->flags = sl_pg_u8(r, "flags");
+        m->lsn = sl_pg_u64(r, "lsn");
+        m->name = sl_pg_str(r, &n, "prefix");
+        uint32_t clen = sl_pg_u32(r, "content length");
+        if (r->err) return SL_ERR;
+        if (clen != r->n - r->i) {
+            sl_pg_fail(r, "content length %u at byte %zu but %zu bytes follow",
+                       clen, r->i - 4, r->n - r->i);
             return SL_ERR;
-        if (clen != r->n - r->i)
-            return sl_err(errstr, errstr_size,
-                          "pgoutput %s: content length %u at byte %zu but %zu bytes follow",
-                          r->msg, clen, r->i - 4, r->n - r->i);
+        }
         m->content = (const char *)buf + r->i;
         m->content_len = clen;
         r->i += clen;
         return SL_OK;
     }
     case 'S':
-        if (sl_pg_u32(r, &m->xid, "xid") != SL_OK ||
-            sl_pg_u8(r, &m->flags, "first segment") != SL_OK ||
-            sl_pg_end(r) != SL_OK)
-            return SL_ERR;
+        m->xid = sl_pg_u32(r, "xid");
+        m->flags = sl_pg_u8(r, "first segment");
+        if (sl_pg_end(r) != SL_OK) return SL_ERR;
         d->in_stream = true;
         return SL_OK;
     case 'E':
@@ -558,22 +564,19 @@ int sl_pg_decode(sl_pg_decoder_t *d, const uint8_t *buf, size_t len, sl_pg_msg_t
         d->in_stream = false;
         return SL_OK;
     case 'c':
-        if (sl_pg_u32(r, &m->xid, "xid") != SL_OK ||
-            sl_pg_u8(r, &m->flags, "flags") != SL_OK ||
-            sl_pg_u64(r, &m->lsn, "commit lsn") != SL_OK ||
-            sl_pg_u64(r, &m->end_lsn, "end lsn") != SL_OK ||
-            sl_pg_u64(r, (uint64_t *)&m->ts_pg_us, "commit time") != SL_OK)
-            return SL_ERR;
+        m->xid = sl_pg_u32(r, "xid");
+        m->flags = sl_pg_u8(r, "flags");
+        m->lsn = sl_pg_u64(r, "commit lsn");
+        m->end_lsn = sl_pg_u64(r, "end lsn");
+        m->ts_pg_us = (int64_t)sl_pg_u64(r, "commit time");
         return sl_pg_end(r);
     case 'A':
-        if (sl_pg_u32(r, &m->xid, "xid") != SL_OK ||
-            sl_pg_u32(r, &m->subxid, "subtransaction xid") != SL_OK)
-            return SL_ERR;
+        m->xid = sl_pg_u32(r, "xid");
+        m->subxid = sl_pg_u32(r, "subtransaction xid");
         /* Abort LSN and time follow only with streaming = parallel (protocol v4). */
-        if (r->i < r->n && d->proto >= 4) {
-            if (sl_pg_u64(r, &m->lsn, "abort lsn") != SL_OK ||
-                sl_pg_u64(r, (uint64_t *)&m->ts_pg_us, "abort time") != SL_OK)
-                return SL_ERR;
+        if (!r->err && r->i < r->n && d->proto >= 4) {
+            m->lsn = sl_pg_u64(r, "abort lsn");
+            m->ts_pg_us = (int64_t)sl_pg_u64(r, "abort time");
         }
         return sl_pg_end(r);
     default:

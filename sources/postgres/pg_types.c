@@ -486,7 +486,7 @@ static void sl_pg_elem_json(sl_buf_t *out, const sl_pg_type_t *et, const char *r
         if (raw[i] == '\\' && i + 1 < n) i++;
         tmp[k++] = raw[i];
     }
-    sl_pg_value_json(out, et, tmp, k);
+    sl_pg_value_json(out, et, k ? tmp : "", k);
     if (tmp != stackbuf) free(tmp);
 }
 
