@@ -181,7 +181,10 @@ static void conf_unknown_key(const sl_conf_def_t *defs, const char *path, const 
     size_t best_d = SIZE_MAX;
     for (const sl_conf_def_t *d = defs; d->key; d++) {
         sl_buf_printf(&allowed, "%s%s", allowed.len ? ", " : "", d->key);
+        /* a typo (edit distance <= 2) or a truncation ("cpu" for "cpu_ms") */
         size_t dist = conf_distance(key, d->key);
+        size_t klen = strlen(key);
+        if (klen >= 3 && strncmp(key, d->key, klen) == 0 && dist > 2) dist = 2;
         if (dist < best_d) best_d = dist, best = d->key;
     }
     char *kpath = conf_path_key(path, key);
@@ -203,17 +206,20 @@ static void conf_range(const sl_conf_def_t *d, int64_t *lo, int64_t *hi)
     else if (d->max < d->min) *hi = INT64_MAX;
 }
 
-/* "must be > 0", "must be between 1 and 64", "must be <= 10", read from the range. */
+/* "must be > 0", "must be between 1 and 64", "must be <= 10", read from the range. A huge
+ * bound (an implementation limit such as INT32_MAX) is left out when the other bound is
+ * the one that was crossed: "must be > 0" reads better than "between 1 and 2147483647". */
 static void conf_range_error(const sl_conf_def_t *d, const char *path, int64_t v,
                              sl_errs_t *errs)
 {
     int64_t lo, hi;
     conf_range(d, &lo, &hi);
-    if (hi == INT64_MAX && lo == 1)
+    bool no_hi = hi >= INT32_MAX && v < lo, no_lo = lo <= INT32_MIN && v > hi;
+    if (no_hi && lo == 1)
         sl_errs_add(errs, path, "must be > 0 (got %" PRId64 ")", v);
-    else if (hi == INT64_MAX)
+    else if (no_hi)
         sl_errs_add(errs, path, "must be >= %" PRId64 " (got %" PRId64 ")", lo, v);
-    else if (lo == INT64_MIN)
+    else if (no_lo)
         sl_errs_add(errs, path, "must be <= %" PRId64 " (got %" PRId64 ")", hi, v);
     else
         sl_errs_add(errs, path, "must be between %" PRId64 " and %" PRId64 " (got %" PRId64 ")",

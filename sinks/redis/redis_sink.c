@@ -19,6 +19,7 @@
 #include "sl_log.h"
 
 #include <limits.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <hiredis/hiredis.h>
 
@@ -60,3 +61,475 @@ static int sl_redis_hexval(char c)
     return -1;
 }
 
+/* Percent-decode s[0..n) into a new string; NULL when a %XX escape is malformed. */
+static char *sl_redis_pct_decode(const char *s, size_t n)
+{
+    char *out = sl_malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? sl_redis_hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? sl_redis_hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Parse s[0..n) as a decimal in [min, max]; -1 when it is not one. */
+static long sl_redis_parse_num(const char *s, size_t n, long min, long max)
+{
+    if (n == 0 || n > 10) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v < min || v > max ? -1 : v;
+}
+
+/*
+ * Parse `redis://[[user]:password@]host[:port][/db]`. User and password may be
+ * percent-encoded (needed for '@' ':' '/' '%'); the last '@' ends them, so a raw '@' in a
+ * password also works. host may be an IPv6 literal in brackets. Messages never contain
+ * the password. Returns SL_OK, or SL_ERR with errstr.
+ */
+static int sl_redis_uri_parse(const char *s, sl_redis_uri_t *u, char *errstr,
+                              size_t errstr_size)
+{
+    static const char usage[] = "expected redis://[[user]:password@]host[:port][/db]";
+    memset(u, 0, sizeof(*u));
+    u->port = SL_REDIS_DEFAULT_PORT;
+
+    if (strncasecmp(s, "rediss://", 9) == 0)
+        return sl_err(errstr, errstr_size, "TLS (rediss://) is not supported: hiredis 0.14 "
+                      "has no TLS; use redis:// (or a TLS proxy)");
+    if (strncasecmp(s, "redis://", 8) != 0)
+        return sl_err(errstr, errstr_size, "unsupported URI scheme: %s", usage);
+    const char *rest = s + 8;
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (!colon)
+            return sl_err(errstr, errstr_size, "credentials must be ':password' or "
+                          "'user:password' (%s)", usage);
+        if (colon > rest) {
+            u->user = sl_redis_pct_decode(rest, (size_t)(colon - rest));
+            if (!u->user) goto bad_escape;
+        }
+        u->pass = sl_redis_pct_decode(colon + 1, (size_t)(at - colon - 1));
+        if (!u->pass) goto bad_escape;
+        if (!u->pass[0]) {
+            sl_err(errstr, errstr_size, "empty password after ':' (%s)", usage);
+            goto err;
+        }
+    }
+
+    if (strpbrk(hp, "?#")) {
+        sl_err(errstr, errstr_size, "query parameters are not supported (%s)", usage);
+        goto err;
+    }
+    size_t hplen = strcspn(hp, "/");
+    const char *path = hp + hplen;
+    const char *host = hp, *host_end, *port = NULL;
+    if (*hp == '[') {
+        host = hp + 1;
+        host_end = memchr(host, ']', hplen);
+        if (!host_end) {
+            sl_err(errstr, errstr_size, "unclosed '[' in host (%s)", usage);
+            goto err;
+        }
+        if (host_end + 1 < hp + hplen) {
+            if (host_end[1] != ':') {
+                sl_err(errstr, errstr_size, "unexpected text after ']' (%s)", usage);
+                goto err;
+            }
+            port = host_end + 2;
+        }
+    } else {
+        host_end = memchr(hp, ':', hplen);
+        if (host_end) port = host_end + 1;
+        else host_end = hp + hplen;
+    }
+    if (host_end == host) {
+        sl_err(errstr, errstr_size, "missing host (%s)", usage);
+        goto err;
+    }
+    for (const char *c = host; c < host_end; c++) {
+        if ((unsigned char)*c <= ' ' || *c == '@' || *c == '[' || *c == ']' ||
+            (*c == ':' && *hp != '[')) {
+            sl_err(errstr, errstr_size, "invalid character in host (%s)", usage);
+            goto err;
+        }
+    }
+    u->host = sl_strndup(host, (size_t)(host_end - host));
+    if (port) {
+        long p = sl_redis_parse_num(port, (size_t)(hp + hplen - port), 1, 65535);
+        if (p < 0) {
+            sl_err(errstr, errstr_size, "port must be a number from 1 to 65535 (%s)", usage);
+            goto err;
+        }
+        u->port = (int)p;
+    }
+    if (*path == '/' && path[1]) {
+        long db = sl_redis_parse_num(path + 1, strlen(path + 1), 0, INT_MAX);
+        if (db < 0) {
+            sl_err(errstr, errstr_size, "database must be a number after '/' (%s)", usage);
+            goto err;
+        }
+        u->db = (int)db;
+    }
+    return SL_OK;
+
+bad_escape:
+    sl_err(errstr, errstr_size, "malformed %%XX escape in the credentials (%s)", usage);
+err:
+    sl_redis_uri_free(u);
+    return SL_ERR;
+}
+
+/* Spec-time check on the uri key. */
+static const char *sl_redis_uri_check(const void *field)
+{
+    static _Thread_local char msg[SL_ERRSTR_SIZE];
+    const char *text = *(const char *const *)field;
+    sl_redis_uri_t u;
+    if (!text) return NULL;
+    if (sl_redis_uri_parse(text, &u, msg, sizeof(msg)) != SL_OK) return msg;
+    sl_redis_uri_free(&u);
+    return NULL;
+}
+
+static const sl_conf_def_t sl_redis_conf_defs[] = {
+    SL_SINK_COMMON_KEYS(sl_redis_conf_t),
+    {.key = "uri", .type = SL_CT_STR, .offset = offsetof(sl_redis_conf_t, uri),
+     .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY | SL_CF_SECRET, .check = sl_redis_uri_check,
+     .doc = "redis://[[user]:password@]host[:port][/db] (percent-encode special characters)"},
+    {.key = "stream", .type = SL_CT_STR, .offset = offsetof(sl_redis_conf_t, stream),
+     .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY, .check = sl_template_check,
+     .doc = "stream name; may use {db} {schema} {table} {shard}"},
+    {.key = "maxlen", .type = SL_CT_INT, .offset = offsetof(sl_redis_conf_t, maxlen),
+     .min = 1, .max = INT64_MAX,
+     .doc = "trim each stream to about this many entries (XADD MAXLEN ~ N); unset: no trim"},
+    {.key = NULL},
+};
+
+/* ---- instance --------------------------------------------------------------------- */
+
+/* Stream name cache entry: interned table pointer + shard -> rendered name. */
+typedef struct sl_redis_dest {
+    const sl_table_t *table;   /* NULL: empty slot */
+    int32_t           shard;
+    char             *name;    /* owned; stable across rehashes */
+    size_t            len;
+} sl_redis_dest_t;
+
+typedef struct sl_redis_sink {
+    char           *id;
+    sl_redis_uri_t  uri;
+    sl_template_t  *tpl;
+    char            maxlen[24];   /* decimal, "" when unset */
+
+    char           *static_name;  /* the stream when the template has no placeholder */
+    size_t          static_len;
+    sl_redis_dest_t *dests;       /* open addressing, cap a power of two, load <= 1/2 */
+    size_t          ndests, cap;
+    sl_buf_t        scratch;
+
+    redisContext   *rc;           /* NULL while closed */
+} sl_redis_sink_t;
+
+static size_t sl_redis_dest_hash(const sl_table_t *table, int32_t shard)
+{
+    uint64_t h = (uint64_t)(uintptr_t)table * 0x9E3779B97F4A7C15ull;
+    h ^= (uint64_t)(uint32_t)shard * 0xC2B2AE3D27D4EB4Full;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static void sl_redis_dest_grow(sl_redis_sink_t *rs)
+{
+    size_t cap = rs->cap ? rs->cap * 2 : 16;
+    sl_redis_dest_t *d = sl_calloc(cap, sizeof(*d));
+    for (size_t i = 0; i < rs->cap; i++) {
+        if (!rs->dests[i].table) continue;
+        size_t j = sl_redis_dest_hash(rs->dests[i].table, rs->dests[i].shard) & (cap - 1);
+        while (d[j].table) j = (j + 1) & (cap - 1);
+        d[j] = rs->dests[i];
+    }
+    free(rs->dests);
+    rs->dests = d;
+    rs->cap = cap;
+}
+
+/* The stream for an event; rendered once per (table, shard). */
+static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_event_t *e, size_t *len)
+{
+    if (rs->static_name) {
+        *len = rs->static_len;
+        return rs->static_name;
+    }
+    if ((rs->ndests + 1) * 2 > rs->cap) sl_redis_dest_grow(rs);
+    size_t mask = rs->cap - 1, j = sl_redis_dest_hash(e->table, e->shard) & mask;
+    for (; rs->dests[j].table; j = (j + 1) & mask) {
+        if (rs->dests[j].table == e->table && rs->dests[j].shard == e->shard) {
+            *len = rs->dests[j].len;
+            return rs->dests[j].name;
+        }
+    }
+    sl_buf_reset(&rs->scratch);
+    sl_template_render(rs->tpl, e->table, e->shard, &rs->scratch);
+    sl_redis_dest_t *d = &rs->dests[j];
+    d->table = e->table;
+    d->shard = e->shard;
+    d->len = rs->scratch.len;
+    d->name = sl_strndup(rs->scratch.data ? rs->scratch.data : "", rs->scratch.len);
+    rs->ndests++;
+    *len = d->len;
+    return d->name;
+}
+
+static void sl_redis_destroy(void *sink);
+
+static void *sl_redis_create(const void *conf, sl_pipeline_t *p, char *errstr,
+                             size_t errstr_size)
+{
+    const sl_redis_conf_t *c = conf;
+    sl_redis_sink_t *rs = sl_calloc(1, sizeof(*rs));
+    SL_UNUSED(p);
+
+    rs->id = sl_strdup(c->common.id ? c->common.id : "redis");
+    if (!c->uri || !c->stream) {
+        sl_err(errstr, errstr_size, "redis sink %s: uri and stream are required", rs->id);
+        goto err;
+    }
+    char msg[SL_ERRSTR_SIZE];
+    if (sl_redis_uri_parse(c->uri, &rs->uri, msg, sizeof(msg)) != SL_OK) {
+        sl_err(errstr, errstr_size, "redis sink %s: uri: %s", rs->id, msg);
+        goto err;
+    }
+    rs->tpl = sl_template_new(c->stream, msg, sizeof(msg));
+    if (!rs->tpl) {
+        sl_err(errstr, errstr_size, "redis sink %s: stream: %s", rs->id, msg);
+        goto err;
+    }
+    if (sl_template_is_static(rs->tpl)) {
+        sl_template_render(rs->tpl, NULL, -1, &rs->scratch);
+        rs->static_len = rs->scratch.len;
+        rs->static_name = sl_strndup(rs->scratch.data ? rs->scratch.data : "",
+                                     rs->scratch.len);
+    }
+    if (c->maxlen > 0) snprintf(rs->maxlen, sizeof(rs->maxlen), "%lld", (long long)c->maxlen);
+    return rs;
+
+err:
+    sl_redis_destroy(rs);
+    return NULL;
+}
+
+static void sl_redis_close(void *sink)
+{
+    sl_redis_sink_t *rs = sink;
+    if (rs->rc) {
+        redisFree(rs->rc);
+        rs->rc = NULL;
+    }
+}
+
+static void sl_redis_destroy(void *sink)
+{
+    sl_redis_sink_t *rs = sink;
+    if (!rs) return;
+    sl_redis_close(rs);
+    for (size_t i = 0; i < rs->cap; i++) free(rs->dests[i].name);
+    free(rs->dests);
+    free(rs->static_name);
+    sl_buf_free(&rs->scratch);
+    sl_template_free(rs->tpl);
+    sl_redis_uri_free(&rs->uri);
+    free(rs->id);
+    free(rs);
+}
+
+/* Error replies that mean "try again later" rather than "the configuration is wrong". */
+static bool sl_redis_transient(const char *err)
+{
+    static const char *const prefixes[] = {"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN",
+                                           "CLUSTERDOWN"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(prefixes); i++)
+        if (strncmp(err, prefixes[i], strlen(prefixes[i])) == 0) return true;
+    return false;
+}
+
+/* Run one setup command on a fresh connection. SL_OK, SL_AGAIN (I/O, transient error
+ * reply) or SL_ERR (the server refused: wrong password, bad db...). */
+static int sl_redis_setup_cmd(sl_redis_sink_t *rs, const char *what, int argc,
+                              const char **argv, char *errstr, size_t errstr_size)
+{
+    redisReply *r = redisCommandArgv(rs->rc, argc, argv, NULL);
+    if (!r) {
+        sl_err(errstr, errstr_size, "redis sink %s: %s on %s:%d: %s", rs->id, what,
+               rs->uri.host, rs->uri.port, rs->rc->errstr);
+        return SL_AGAIN;
+    }
+    int rc = SL_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        sl_err(errstr, errstr_size, "redis sink %s: %s on %s:%d: %s", rs->id, what,
+               rs->uri.host, rs->uri.port, r->str);
+        rc = sl_redis_transient(r->str) ? SL_AGAIN : SL_ERR;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int sl_redis_open(void *sink, char *errstr, size_t errstr_size)
+{
+    sl_redis_sink_t *rs = sink;
+    const struct timeval cto = {SL_REDIS_CONNECT_TIMEOUT_MS / 1000,
+                                (SL_REDIS_CONNECT_TIMEOUT_MS % 1000) * 1000};
+    const struct timeval ioto = {SL_REDIS_IO_TIMEOUT_MS / 1000,
+                                 (SL_REDIS_IO_TIMEOUT_MS % 1000) * 1000};
+    int rc;
+
+    sl_redis_close(rs);
+    rs->rc = redisConnectWithTimeout(rs->uri.host, rs->uri.port, cto);
+    if (!rs->rc || rs->rc->err) {
+        sl_err(errstr, errstr_size, "redis sink %s: connect to %s:%d: %s", rs->id,
+               rs->uri.host, rs->uri.port, rs->rc ? rs->rc->errstr : "out of memory");
+        sl_redis_close(rs);
+        return SL_AGAIN;
+    }
+    if (redisSetTimeout(rs->rc, ioto) != REDIS_OK) {
+        sl_err(errstr, errstr_size, "redis sink %s: set socket timeout: %s", rs->id,
+               rs->rc->errstr);
+        sl_redis_close(rs);
+        return SL_AGAIN;
+    }
+    redisEnableKeepAlive(rs->rc);
+
+    if (rs->uri.pass) {
+        const char *argv[3] = {"AUTH", rs->uri.user ? rs->uri.user : rs->uri.pass,
+                               rs->uri.pass};
+        rc = sl_redis_setup_cmd(rs, "AUTH", rs->uri.user ? 3 : 2, argv, errstr, errstr_size);
+        if (rc != SL_OK) goto fail;
+    }
+    if (rs->uri.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", rs->uri.db);
+        const char *argv[2] = {"SELECT", db};
+        rc = sl_redis_setup_cmd(rs, "SELECT", 2, argv, errstr, errstr_size);
+        if (rc != SL_OK) goto fail;
+    }
+    /* PING tells a server that wants a password we did not give (NOAUTH) right away. */
+    const char *ping[1] = {"PING"};
+    rc = sl_redis_setup_cmd(rs, "PING", 1, ping, errstr, errstr_size);
+    if (rc != SL_OK) goto fail;
+
+    sl_info("redis sink %s: connected to %s:%d db %d", rs->id, rs->uri.host, rs->uri.port,
+            rs->uri.db);
+    return SL_OK;
+
+fail:
+    sl_redis_close(rs);
+    return rc;
+}
+
+static inline void sl_redis_arg(const char **argv, size_t *argvlen, int *argc, const char *p,
+                                size_t n)
+{
+    argv[*argc] = p;
+    argvlen[*argc] = n;
+    (*argc)++;
+}
+
+/* Append one XADD per event (argv pointing into the arena: hiredis formats the command
+ * into its output buffer at once), then read every reply. */
+static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
+                            size_t errstr_size)
+{
+    sl_redis_sink_t *rs = sink;
+    const char *argv[10];
+    size_t argvlen[10];
+    uint32_t i;
+
+    if (!rs->rc) {
+        sl_err(errstr, errstr_size, "redis sink %s: not connected", rs->id);
+        return SL_AGAIN;
+    }
+    if (b->n == 0) return SL_OK;
+
+    for (i = 0; i < b->n; i++) {
+        const sl_event_t *e = &b->ev[i];
+        int argc = 0;
+        size_t slen;
+        const char *stream = sl_redis_stream(rs, e, &slen);
+        sl_redis_arg(argv, argvlen, &argc, "XADD", 4);
+        sl_redis_arg(argv, argvlen, &argc, stream, slen);
+        if (rs->maxlen[0]) {
+            sl_redis_arg(argv, argvlen, &argc, "MAXLEN", 6);
+            sl_redis_arg(argv, argvlen, &argc, "~", 1);
+            sl_redis_arg(argv, argvlen, &argc, rs->maxlen, strlen(rs->maxlen));
+        }
+        sl_redis_arg(argv, argvlen, &argc, "*", 1);
+        sl_redis_arg(argv, argvlen, &argc, "key", 3);
+        if (e->key_len) sl_redis_arg(argv, argvlen, &argc, sl_event_key(b, e), e->key_len);
+        else sl_redis_arg(argv, argvlen, &argc, "null", 4);
+        sl_redis_arg(argv, argvlen, &argc, "value", 5);
+        sl_redis_arg(argv, argvlen, &argc, sl_event_val(b, e), e->val_len);
+        if (redisAppendCommandArgv(rs->rc, argc, argv, argvlen) != REDIS_OK) {
+            sl_err(errstr, errstr_size, "redis sink %s: queue XADD: %s", rs->id,
+                   rs->rc->errstr[0] ? rs->rc->errstr : "out of memory");
+            goto fail;
+        }
+    }
+
+    for (i = 0; i < b->n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(rs->rc, (void **)&r) != REDIS_OK || !r) {
+            sl_err(errstr, errstr_size, "redis sink %s: %s:%d: %s (after %u of %u replies)",
+                   rs->id, rs->uri.host, rs->uri.port,
+                   rs->rc->errstr[0] ? rs->rc->errstr : "connection lost", i, b->n);
+            goto fail;
+        }
+        bool ok = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING;
+        if (!ok) {
+            size_t slen;
+            const char *stream = sl_redis_stream(rs, &b->ev[i], &slen);
+            if (r->type == REDIS_REPLY_ERROR)
+                sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: %s", rs->id,
+                       (int)(slen > 200 ? 200 : slen), stream, r->str);
+            else
+                sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: unexpected reply "
+                       "type %d", rs->id, (int)(slen > 200 ? 200 : slen), stream, r->type);
+        }
+        freeReplyObject(r);
+        if (!ok) goto fail;
+    }
+    return SL_OK;
+
+fail:
+    /* The connection holds unread replies or is broken: never reuse it. */
+    sl_redis_close(rs);
+    return SL_AGAIN;
+}
+
+const sl_sink_ops_t sl_sink_redis = {
+    .type = "redis",
+    .conf = sl_redis_conf_defs,
+    .conf_size = sizeof(sl_redis_conf_t),
+    .validate = NULL,
+    .create = sl_redis_create,
+    .open = sl_redis_open,
+    .deliver = sl_redis_deliver,
+    .close = sl_redis_close,
+    .destroy = sl_redis_destroy,
+};
