@@ -362,10 +362,10 @@ static bool conf_value(const sl_conf_def_t *d, json_t *v, void *field, const cha
     }
     case SL_CT_BOOL:
         if (!json_is_boolean(v)) {
-            const char *s = json_string_value(v);
+            /* YAML 1.1 habits (yes/no/on/off): in YAML 1.2 these are plain strings */
+            const char *s = (d->flags & SL_CF_SECRET) ? NULL : json_string_value(v);
             if (s && (!strcasecmp(s, "yes") || !strcasecmp(s, "no") || !strcasecmp(s, "on") ||
                       !strcasecmp(s, "off")))
-                /* YAML 1.1 habits: in YAML 1.2 these are plain strings */
                 sl_errs_add(errs, path, "must be true or false (got \"%s\")", s);
             else
                 sl_errs_add(errs, path, "must be true or false (got %s)", conf_kind(v));

@@ -102,8 +102,8 @@ char *sl_env_expand(const char *s, const char *path, sl_errs_t *errs)
             sl_buf_puts(&b, val);
         } else {
             sl_errs_add(errs, path,
-                        "environment variable %s is not set (use ${%s:-default} to give a "
-                        "default)", var, var);
+                        "environment variable %s is not set (write ${%s:-default} for a "
+                        "default, $${ for a literal ${)", var, var);
         }
         free(var);
         i = j + 1;
@@ -156,21 +156,29 @@ static void yerr(yaml_ctx_t *ctx, size_t line, const char *path, const char *fmt
     sl_buf_free(&where);
 }
 
+/* Append the path of child `key` of parent to b: "parent.key", or parent["key"] when the
+ * key would make the path ambiguous (same rule as sl_conf.c, so both name a field alike). */
+static void path_key(sl_buf_t *b, const char *parent, const char *key)
+{
+    bool plain = *key != '\0';
+    for (const char *p = key; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!(c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z')))
+            plain = false;
+    }
+    if (plain) sl_buf_printf(b, "%s%s%s", parent, *parent ? "." : "", key);
+    else sl_buf_printf(b, "%s[\"%s\"]", parent, key);
+}
+
 /* Path of the value that comes next in the current container. Caller frees. */
 static char *yaml_child_path(const yaml_ctx_t *ctx)
 {
     if (ctx->depth == 0) return sl_strdup("");
     const yaml_frame_t *f = &ctx->stack[ctx->depth - 1];
     sl_buf_t b = SL_BUF_INIT;
-    if (json_is_array(f->node)) {
-        sl_buf_printf(&b, "%s[%zu]", f->path, json_array_size(f->node));
-    } else {
-        bool plain = *f->key != '\0';
-        for (const char *p = f->key; *p; p++)
-            if (*p == '.' || *p == '[' || *p == ']' || *p == ' ' || *p == '"') plain = false;
-        if (plain) sl_buf_printf(&b, "%s%s%s", f->path, *f->path ? "." : "", f->key);
-        else sl_buf_printf(&b, "%s[\"%s\"]", f->path, f->key);
-    }
+    if (json_is_array(f->node)) sl_buf_printf(&b, "%s[%zu]", f->path, json_array_size(f->node));
+    else path_key(&b, f->path, f->key);
     return sl_buf_steal(&b);
 }
 
@@ -449,6 +457,11 @@ static json_t *yaml_parse_events(const char *text, size_t len, const char *origi
                 yerr(&ctx, offset_line(text, len, parser.problem_offset), NULL,
                      "%s (byte %zu); specs must be UTF-8 text", problem,
                      parser.problem_offset);
+            } else if (parser.problem_mark.index < len && text[parser.problem_mark.index] == '\t') {
+                /* libyaml's wording for this common mistake names no tab */
+                yerr(&ctx, parser.problem_mark.line + 1, NULL,
+                     "tab character (column %zu): YAML indents with spaces only",
+                     parser.problem_mark.column + 1);
             } else if (parser.context) {
                 yerr(&ctx, parser.problem_mark.line + 1, NULL, "%s (%s, column %zu)", problem,
                      parser.context, parser.problem_mark.column + 1);
@@ -514,8 +527,7 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_object_foreach(v, key, item) {
             sl_buf_reset(&where);
-            if (strpbrk(key, ".[] \"") || !*key) sl_buf_printf(&where, "%s[\"%s\"]", path, key);
-            else sl_buf_printf(&where, "%s%s%s", path, *path ? "." : "", key);
+            path_key(&where, path, key);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }
     }

@@ -50,6 +50,7 @@ typedef struct sl_file_out {
     char         *path;
     int           fd;          /* -1 while closed */
     bool          sync_dir;    /* created (or found empty) since its last durable batch */
+    bool          regular;     /* a regular file (not /dev/stdout, a FIFO...): truncatable */
     uint64_t      last_batch;  /* batch counter when last written (closing old fds) */
     /* per-batch state */
     bool          touched;
@@ -60,8 +61,9 @@ typedef struct sl_file_out {
 
 /* Destination cache entry: interned table pointer + shard -> index into outs. */
 typedef struct sl_file_dest {
-    const sl_table_t *table;   /* NULL: empty slot */
+    const sl_table_t *table;
     int32_t           shard;
+    bool              used;    /* false: empty slot */
     uint32_t          out;
 } sl_file_dest_t;
 
@@ -93,9 +95,9 @@ static void sl_file_dest_grow(sl_file_sink_t *fs)
     size_t cap = fs->dests_cap ? fs->dests_cap * 2 : 16;
     sl_file_dest_t *d = sl_calloc(cap, sizeof(*d));
     for (size_t i = 0; i < fs->dests_cap; i++) {
-        if (!fs->dests[i].table) continue;
+        if (!fs->dests[i].used) continue;
         size_t j = sl_file_dest_hash(fs->dests[i].table, fs->dests[i].shard) & (cap - 1);
-        while (d[j].table) j = (j + 1) & (cap - 1);
+        while (d[j].used) j = (j + 1) & (cap - 1);
         d[j] = fs->dests[i];
     }
     free(fs->dests);
@@ -103,8 +105,9 @@ static void sl_file_dest_grow(sl_file_sink_t *fs)
     fs->dests_cap = cap;
 }
 
-/* Copy s into b with path separators and dot-names made harmless. */
-static const char *sl_file_safe(sl_buf_t *b, const char *s)
+/* Append s (NUL-terminated) to b with path separators and dot-names made harmless.
+ * Returns the offset of the copy in b. */
+static size_t sl_file_safe(sl_buf_t *b, const char *s)
 {
     size_t start = b->len;
     if (!s) s = "";
@@ -114,7 +117,7 @@ static const char *sl_file_safe(sl_buf_t *b, const char *s)
         for (const char *c = s; *c; c++) sl_buf_putc(b, *c == '/' ? '_' : *c);
     }
     sl_buf_putc(b, '\0');
-    return (const char *)(uintptr_t)start;   /* offset; resolved once b stops growing */
+    return start;
 }
 
 /* Index of the output for path, adding a closed one when new. */
@@ -146,26 +149,27 @@ static uint32_t sl_file_out_of(sl_file_sink_t *fs, const sl_event_t *e)
     }
     if ((fs->ndests + 1) * 2 > fs->dests_cap) sl_file_dest_grow(fs);
     size_t mask = fs->dests_cap - 1, j = sl_file_dest_hash(e->table, e->shard) & mask;
-    for (; fs->dests[j].table; j = (j + 1) & mask)
+    for (; fs->dests[j].used; j = (j + 1) & mask)
         if (fs->dests[j].table == e->table && fs->dests[j].shard == e->shard)
             return fs->dests[j].out;
 
-    /* Render with sanitized names: the strings go first into scratch, then the path. */
+    /* Render with sanitized names (copied into scratch; offsets until it stops growing). */
     sl_buf_reset(&fs->scratch);
-    const char *db = sl_file_safe(&fs->scratch, e->table ? e->table->db : NULL);
-    const char *schema = sl_file_safe(&fs->scratch, e->table ? e->table->schema : NULL);
-    const char *name = sl_file_safe(&fs->scratch, e->table ? e->table->name : NULL);
+    size_t db = sl_file_safe(&fs->scratch, e->table ? e->table->db : NULL);
+    size_t schema = sl_file_safe(&fs->scratch, e->table ? e->table->schema : NULL);
+    size_t name = sl_file_safe(&fs->scratch, e->table ? e->table->name : NULL);
     sl_buf_t path = SL_BUF_INIT;
     sl_table_t safe = {
-        .db = fs->scratch.data + (uintptr_t)db,
-        .schema = fs->scratch.data + (uintptr_t)schema,
-        .name = fs->scratch.data + (uintptr_t)name,
+        .db = fs->scratch.data + db,
+        .schema = fs->scratch.data + schema,
+        .name = fs->scratch.data + name,
     };
     sl_template_render(fs->tpl, &safe, e->shard, &path);
     uint32_t out = sl_file_out_for(fs, sl_buf_cstr(&path));
     sl_buf_free(&path);
 
-    fs->dests[j] = (sl_file_dest_t){.table = e->table, .shard = e->shard, .out = out};
+    fs->dests[j] = (sl_file_dest_t){.table = e->table, .shard = e->shard, .used = true,
+                                    .out = out};
     fs->ndests++;
     return out;
 }
@@ -245,7 +249,8 @@ static int sl_file_out_begin(sl_file_sink_t *fs, sl_file_out_t *o, char *errstr,
             sl_file_out_close(fs, o);
             return SL_ERR;
         }
-        if (st.st_size == 0) o->sync_dir = true;   /* maybe created: its entry must last */
+        o->regular = S_ISREG(st.st_mode);
+        if (o->regular && st.st_size == 0) o->sync_dir = true;   /* maybe just created */
     }
     o->start = st.st_size;
     o->touched = true;
@@ -353,7 +358,7 @@ static void sl_file_rollback(sl_file_sink_t *fs)
 {
     for (size_t t = 0; t < fs->ntouched; t++) {
         sl_file_out_t *o = &fs->outs[fs->touched[t]];
-        if (o->fd >= 0 && ftruncate(o->fd, o->start) != 0)
+        if (o->fd >= 0 && o->regular && ftruncate(o->fd, o->start) != 0)
             sl_warn("file sink %s: cannot truncate %s back to %lld bytes: %s; the retry "
                     "may duplicate lines", fs->id, o->path, (long long)o->start,
                     strerror(errno));
@@ -398,7 +403,8 @@ static int sl_file_deliver(void *sink, const sl_batch_t *b, char *errstr,
     }
     for (size_t t = 0; t < fs->ntouched; t++) {
         sl_file_out_t *o = &fs->outs[fs->touched[t]];
-        if (fsync(o->fd) != 0) {
+        /* Pipes and devices (path: /dev/stdout while debugging) cannot be fsynced. */
+        if (fsync(o->fd) != 0 && (o->regular || errno != EINVAL)) {
             snprintf(msg, sizeof(msg), "fsync %s: %s", o->path, strerror(errno));
             goto fail;
         }

@@ -113,7 +113,7 @@ static int sl_redis_uri_parse(const char *s, sl_redis_uri_t *u, char *errstr,
         return sl_err(errstr, errstr_size, "TLS (rediss://) is not supported: hiredis 0.14 "
                       "has no TLS; use redis:// (or a TLS proxy)");
     if (strncasecmp(s, "redis://", 8) != 0)
-        return sl_err(errstr, errstr_size, "unsupported URI scheme: %s", usage);
+        return sl_err(errstr, errstr_size, "must start with redis:// (%s)", usage);
     const char *rest = s + 8;
     const char *at = strrchr(rest, '@');
     const char *hp = at ? at + 1 : rest;
@@ -228,8 +228,9 @@ static const sl_conf_def_t sl_redis_conf_defs[] = {
 
 /* Stream name cache entry: interned table pointer + shard -> rendered name. */
 typedef struct sl_redis_dest {
-    const sl_table_t *table;   /* NULL: empty slot */
+    const sl_table_t *table;
     int32_t           shard;
+    bool              used;    /* false: empty slot */
     char             *name;    /* owned; stable across rehashes */
     size_t            len;
 } sl_redis_dest_t;
@@ -261,9 +262,9 @@ static void sl_redis_dest_grow(sl_redis_sink_t *rs)
     size_t cap = rs->cap ? rs->cap * 2 : 16;
     sl_redis_dest_t *d = sl_calloc(cap, sizeof(*d));
     for (size_t i = 0; i < rs->cap; i++) {
-        if (!rs->dests[i].table) continue;
+        if (!rs->dests[i].used) continue;
         size_t j = sl_redis_dest_hash(rs->dests[i].table, rs->dests[i].shard) & (cap - 1);
-        while (d[j].table) j = (j + 1) & (cap - 1);
+        while (d[j].used) j = (j + 1) & (cap - 1);
         d[j] = rs->dests[i];
     }
     free(rs->dests);
@@ -280,7 +281,7 @@ static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_event_t *e, siz
     }
     if ((rs->ndests + 1) * 2 > rs->cap) sl_redis_dest_grow(rs);
     size_t mask = rs->cap - 1, j = sl_redis_dest_hash(e->table, e->shard) & mask;
-    for (; rs->dests[j].table; j = (j + 1) & mask) {
+    for (; rs->dests[j].used; j = (j + 1) & mask) {
         if (rs->dests[j].table == e->table && rs->dests[j].shard == e->shard) {
             *len = rs->dests[j].len;
             return rs->dests[j].name;
@@ -291,6 +292,7 @@ static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_event_t *e, siz
     sl_redis_dest_t *d = &rs->dests[j];
     d->table = e->table;
     d->shard = e->shard;
+    d->used = true;
     d->len = rs->scratch.len;
     d->name = sl_strndup(rs->scratch.data ? rs->scratch.data : "", rs->scratch.len);
     rs->ndests++;

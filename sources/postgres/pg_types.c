@@ -430,23 +430,26 @@ static bool sl_pg_timestamp_json(sl_buf_t *out, const char *s, size_t n, bool tz
     }
     if (i != n || om > 59 || os > 59) return false;
 
-    char tmp[48];
-    int len;
     if (oh == 0 && om == 0 && os == 0) {
         /* The common case: the session runs with TimeZone=UTC, nothing to shift. */
-        len = snprintf(tmp, sizeof(tmp), "%.*sT%.*s", (int)date_end, s,
-                       (int)(frac - date_end - 1), s + date_end + 1);
-    } else {
-        int64_t off = sign * (oh * 3600 + om * 60 + os);
-        int64_t t = sl_pg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-        int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-        int64_t rem = t - days * 86400;
-        sl_pg_civil_from_days(days, &y, &mo, &d);
-        if (y < 1) return false;
-        len = snprintf(tmp, sizeof(tmp), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld",
+        sl_buf_grow(out, frac_end + 3);
+        sl_buf_putc(out, '"');
+        sl_buf_put(out, s, date_end);
+        sl_buf_putc(out, 'T');
+        sl_buf_put(out, s + date_end + 1, frac_end - date_end - 1);
+        sl_buf_put(out, "Z\"", 2);
+        return true;
+    }
+    int64_t off = sign * (oh * 3600 + om * 60 + os);
+    int64_t t = sl_pg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t rem = t - days * 86400;
+    sl_pg_civil_from_days(days, &y, &mo, &d);
+    if (y < 1) return false;
+    char tmp[48];
+    int len = snprintf(tmp, sizeof(tmp), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld",
                        (long long)y, (long long)mo, (long long)d, (long long)(rem / 3600),
                        (long long)(rem / 60 % 60), (long long)(rem % 60));
-    }
     if (len < 0 || (size_t)len >= sizeof(tmp)) return false;
     sl_buf_grow(out, (size_t)len + (frac_end - frac) + 3);
     sl_buf_putc(out, '"');

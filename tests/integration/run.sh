@@ -31,9 +31,17 @@ cleanup() {
     fi
     sl_servers_stop
 }
+total_pass=0
+total_fail=0
+# On a signal the file being run counts as one failure; the count line stays last.
+on_signal() {
+    echo "run.sh: $1" >&2
+    echo "$total_pass passed, $((total_fail + 1)) failed"
+    exit "$2"
+}
 trap cleanup EXIT
-trap 'echo "run.sh: interrupted" >&2; exit 130' INT
-trap 'echo "run.sh: terminated" >&2; exit 143' TERM
+trap 'on_signal interrupted 130' INT
+trap 'on_signal terminated 143' TERM
 
 if ! sl_pg_start || ! sl_redis_start; then
     echo "run.sh: could not start the test servers" >&2
@@ -49,8 +57,6 @@ if [[ ! -x "$SLUICE_BIN" ]]; then
 fi
 
 timeout_s=${SL_IT_TIMEOUT:-600}
-total_pass=0
-total_fail=0
 failed_files=()
 out=$SL_TEST_DIR/it-output.log
 

@@ -95,6 +95,16 @@ else:
 EOF
 }
 
+# _sl_reachable USER: fail loudly when USER cannot traverse $SL_TEST_DIR (a TMPDIR inside
+# a private home directory, say), since its server could not reach its data dir.
+_sl_reachable() {
+    if ! runuser -u "$1" -- test -x "$SL_TEST_DIR" 2>/dev/null; then
+        _sl_log "user $1 cannot reach $SL_TEST_DIR: point TMPDIR at a directory every user" \
+            "can traverse (e.g. TMPDIR=/tmp)"
+        return 1
+    fi
+}
+
 # _sl_fail NAME LOGFILE MESSAGE: loud failure with the log tail.
 _sl_fail() {
     _sl_log "$1 did not come up: $3"
@@ -169,7 +179,8 @@ sl_servers_stop() {
     else
         rm -rf -- "$SL_TEST_DIR"
     fi
-    unset SL_TEST_DIR
+    unset SL_TEST_DIR SL_PG_HOST SL_PG_PORT SL_PG_DATA SL_PG_DSN SL_REDIS_PORT SL_REDIS_URI \
+        SL_MY_PORT SL_MY_SOCKET SL_MY_DSN
     return 0
 }
 
@@ -177,6 +188,10 @@ sl_servers_stop() {
 sl_pg_start() {
     _sl_state_init || return 1
     local bindir dir log locale attempt port pid rc
+    if [[ -n "${SL_PG_PORT:-}" && -d "$SL_TEST_DIR/pg" ]]; then
+        return 0                    # already running in this harness
+    fi
+    _sl_reachable postgres || return 1
     bindir=$(pg_config --bindir 2>/dev/null) || bindir=/usr/lib/postgresql/15/bin
     if [[ ! -x "$bindir/initdb" ]]; then
         _sl_log "initdb not found in $bindir (is postgresql-15 installed? run scripts/deps.sh)"
@@ -235,6 +250,9 @@ sl_pg_start() {
 sl_redis_start() {
     _sl_state_init || return 1
     local dir log attempt port pid rc
+    if [[ -n "${SL_REDIS_PORT:-}" && -d "$SL_TEST_DIR/redis" ]]; then
+        return 0                    # already running in this harness
+    fi
     if ! command -v redis-server >/dev/null 2>&1; then
         _sl_log "redis-server not found (run scripts/deps.sh)"
         return 1
@@ -270,6 +288,10 @@ sl_redis_start() {
 sl_mariadb_start() {
     _sl_state_init || return 1
     local dir cnf log attempt port pid rc
+    if [[ -n "${SL_MY_PORT:-}" && -d "$SL_TEST_DIR/mariadb" ]]; then
+        return 0                    # already running in this harness
+    fi
+    _sl_reachable mysql || return 1
     if ! command -v mariadbd >/dev/null 2>&1 && [[ ! -x /usr/sbin/mariadbd ]]; then
         _sl_log "mariadbd not found (run scripts/deps.sh)"
         return 1

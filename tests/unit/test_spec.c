@@ -184,6 +184,21 @@ static void test_comment_variables_are_never_expanded(void **state)
     sl_spec_free(spec);
 }
 
+static void test_keys_are_never_expanded(void **state)
+{
+    SL_UNUSED(state);
+    setenv("SL_TEST_KEY", "max_ms", 1);
+    assert_spec_err(MINIMAL "  batch:\n    ${SL_TEST_KEY}: 5\n",
+                    "spec.batch[\"${SL_TEST_KEY}\"]: unknown key");
+    unsetenv("SL_TEST_KEY");
+}
+
+static void test_tab_indentation_is_explained(void **state)
+{
+    SL_UNUSED(state);
+    assert_spec_err("metadata:\n\tname: x\n", "t.yaml:2: tab character");
+}
+
 static void test_unset_variable_names_variable_path_and_line(void **state)
 {
     SL_UNUSED(state);
@@ -873,6 +888,8 @@ int main(void)
         cmocka_unit_test(test_example_spec_fails_naming_unset_pg_dsn),
         cmocka_unit_test(test_example_comment_with_var_is_not_expanded),
         cmocka_unit_test(test_comment_variables_are_never_expanded),
+        cmocka_unit_test(test_keys_are_never_expanded),
+        cmocka_unit_test(test_tab_indentation_is_explained),
         cmocka_unit_test(test_unset_variable_names_variable_path_and_line),
         cmocka_unit_test(test_variable_default_used_when_unset),
         cmocka_unit_test(test_variable_expands_before_type_resolution),
