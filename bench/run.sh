@@ -23,7 +23,7 @@ mkdir -p "$w"
 PSQL=(psql "$SL_PG_DSN" -v ON_ERROR_STOP=1 -XAtq)
 bindir=$(pg_config --bindir)
 
-"${PSQL[@]}" <<'SQL'
+"${PSQL[@]}" >/dev/null <<'SQL'
 CREATE TABLE bench (id bigint PRIMARY KEY, v int NOT NULL, s text NOT NULL);
 CREATE PUBLICATION bench_pub FOR TABLE bench;
 SELECT 1 FROM pg_create_logical_replication_slot('ref', 'pgoutput');
@@ -62,15 +62,17 @@ run_reader() {
     local pid=$!
     while [[ "$(confirmed "$slot")" != "t" ]]; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            [[ "$(confirmed "$slot")" == "t" ]] && break
-            echo "bench: $name exited early:" >&2
+            # pg_recvlogical exits by itself at --endpos
+            wait "$pid" && break
+            echo "bench: $name failed:" >&2
             tail -20 "$w/$name.log" >&2
             return 1
         fi
         sleep 0.02
     done
     t1=$(date +%s.%N)
-    kill -TERM "$pid" 2>/dev/null
+    # Stop the measured program (time's child), so GNU time still reports its RSS.
+    pkill -TERM -P "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     local rss
     rss=$(tail -1 "$w/$name.rss" 2>/dev/null)

@@ -490,16 +490,17 @@ int sl_pg_decode(sl_pg_decoder_t *d, const uint8_t *buf, size_t len, sl_pg_msg_t
     bool streaming_tag = tag == 'S' || tag == 'E' || tag == 'c' || tag == 'A';
     if (streaming_tag && d->proto < 2)
         return sl_err(errstr, errstr_size,
-                      "pgoutput %s: streaming messages need protocol version 2 (decoder "
-                      "runs version %d)", r->msg, d->proto);
+                      "pgoutput %s: tag at byte 0 is a streaming message, which needs "
+                      "protocol version 2 (decoder runs version %d)", r->msg, d->proto);
     /* The apply worker's rules: no nesting, no commit or abort inside a block, and a
      * regular transaction never starts or ends inside one. */
     if (d->in_stream && (tag == 'S' || tag == 'c' || tag == 'A' || tag == 'B' || tag == 'C'))
         return sl_err(errstr, errstr_size,
-                      "pgoutput %s: not allowed inside a streamed block (no Stream Stop "
-                      "since the last Stream Start)", r->msg);
+                      "pgoutput %s: tag at byte 0 not allowed inside a streamed block (no "
+                      "Stream Stop since the last Stream Start)", r->msg);
     if (!d->in_stream && tag == 'E')
-        return sl_err(errstr, errstr_size, "pgoutput %s: no Stream Start before it", r->msg);
+        return sl_err(errstr, errstr_size,
+                      "pgoutput %s: tag at byte 0 without a Stream Start before it", r->msg);
 
     /* In a streamed block, data messages carry the (sub)transaction xid after the tag. */
     if (d->in_stream && memchr("IUDRYTM", tag, 7)) m->xid = sl_pg_u32(r, "xid");

@@ -231,7 +231,8 @@ static void sl_pg_resolve_types(sl_pg_source_t *s, sl_pg_relation_t *rel)
         const char *params[] = {oidbuf};
         PGresult *res = sl_pg_query(
             s, s->sql,
-            "SELECT t.typtype, t.typcategory, t.typelem, t.typbasetype, t.typdelim, "
+            "SELECT t.typtype, t.typcategory, t.typelem, t.typbasetype, "
+            "COALESCE(e.typdelim, t.typdelim), "
             "COALESCE(e.typbasetype, 0) FROM pg_type t LEFT JOIN pg_type e ON "
             "e.oid = t.typelem WHERE t.oid = $1::oid",
             1, params);

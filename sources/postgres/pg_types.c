@@ -230,6 +230,19 @@ static size_t sl_pg_utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Code unit of the "\uXXXX" escape at p[i], -1 when it is not one. */
+static long sl_pg_json_u4(const unsigned char *p, size_t n, size_t i)
+{
+    if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u') return -1;
+    long v = 0;
+    for (size_t k = 2; k < 6; k++) {
+        int h = sl_pg_hexval(p[i + k]);
+        if (h < 0) return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
 /* Containers deeper than this are written as a string rather than validated. */
 #define SL_PG_JSON_MAXDEPTH 1024
 
@@ -296,9 +309,15 @@ static bool sl_pg_json_valid(const char *s, size_t n)
                     if (i + 1 >= n) return false;
                     unsigned char e = p[i + 1];
                     if (e == 'u') {
-                        if (i + 5 >= n) return false;
-                        for (size_t k = 2; k < 6; k++)
-                            if (sl_pg_hexval(p[i + k]) < 0) return false;
+                        /* Surrogates only as a high+low pair: consumers reject lone ones. */
+                        long cp = sl_pg_json_u4(p, n, i);
+                        if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return false;
+                        if (cp >= 0xD800 && cp <= 0xDBFF) {
+                            long lo = i + 6 < n && p[i + 6] == '\\' ? sl_pg_json_u4(p, n, i + 6)
+                                                                    : -1;
+                            if (lo < 0xDC00 || lo > 0xDFFF) return false;
+                            i += 6;
+                        }
                         i += 6;
                     } else if (e && strchr("\"\\/bfnrt", e)) {
                         i += 2;
