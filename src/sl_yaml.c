@@ -334,6 +334,18 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
     } else if (plain && !tag) {
         v = yaml_resolve(ctx, line, path, text);
         if (!v) v = json_null();
+        /* A value that came from the environment keeps its exact text unless it is a
+         * canonical integer: a password "007" or "1.50" must not become 7 or 1.5. */
+        if (json_is_number(v) && strcmp(text, val) != 0) {
+            char canon[32];
+            if (json_is_integer(v))
+                snprintf(canon, sizeof(canon), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            if (!json_is_integer(v) || strcmp(canon, text) != 0) {
+                json_decref(v);
+                v = json_string(text);
+                if (!v) v = json_null();
+            }
+        }
     } else {
         v = json_string(text);
         if (!v) {

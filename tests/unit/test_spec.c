@@ -246,6 +246,25 @@ static void test_variable_with_yaml_syntax_cannot_break_the_document(void **stat
     unsetenv("SL_TEST_PW");
 }
 
+static void test_variable_keeps_exact_text_unless_canonical_integer(void **state)
+{
+    SL_UNUSED(state);
+    const char *vals[] = {"007", "1.50", "0x1F", "+5"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(vals); i++) {
+        setenv("SL_TEST_SLOT", vals[i], 1);
+        sl_spec_t *spec = parse_ok(META "spec:\n  source:\n    type: postgres\n"
+                                   "    config:\n      id: pg\n      dsn: ${SL_TEST_SLOT}\n"
+                                   "      slot: s\n      publication: p\n"
+                                   "      tables: [public.t]\n  sinks:\n" KAFKA("k"));
+        json_t *dsn = json_object_get(json_object_get(json_object_get(json_object_get(
+            spec->tree, "spec"), "source"), "config"), "dsn");
+        assert_true(json_is_string(dsn));
+        assert_string_equal(json_string_value(dsn), vals[i]);
+        sl_spec_free(spec);
+    }
+    unsetenv("SL_TEST_SLOT");
+}
+
 static void test_double_dollar_is_a_literal(void **state)
 {
     SL_UNUSED(state);
@@ -894,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_variable_default_used_when_unset),
         cmocka_unit_test(test_variable_expands_before_type_resolution),
         cmocka_unit_test(test_variable_with_yaml_syntax_cannot_break_the_document),
+        cmocka_unit_test(test_variable_keeps_exact_text_unless_canonical_integer),
         cmocka_unit_test(test_double_dollar_is_a_literal),
         cmocka_unit_test(test_env_expand_reports_every_unset_variable),
         cmocka_unit_test(test_env_expand_rejects_malformed_references),
