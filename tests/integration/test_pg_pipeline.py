@@ -343,6 +343,9 @@ def test_sharding_assigns_stable_shards_in_stream_names():
     psql("insert into it_shard select g, g % 10 from generate_series(1, 60) g")
     wait_events(out, "it_shard", 60)
     with sltest.redis() as r:
+        # sinks deliver independently: wait for Redis too, not only the file
+        wait_until(lambda: sum(r.xlen("it-shard.s%d" % i) for i in range(3)) >= 60, 20,
+                   what="60 entries over the shard streams")
         total = 0
         owner = {}
         for shard in range(3):

@@ -11,6 +11,8 @@
 #   - start functions return non-zero after printing the server log tail to stderr when
 #     the server does not come up; they never leave a half-started server unrecorded.
 #   - the library does not change the caller's shell options (no set -e here).
+#   - servers are direct children of the shell that sourced this file (so they are reaped,
+#     never left as zombies): call sl_servers_stop from that same shell.
 #
 # Usage:
 #   source tests/lib/servers.sh
@@ -116,16 +118,20 @@ _sl_fail() {
     return 1
 }
 
-# _sl_wait_ready TIMEOUT PID CMD...: poll CMD until it succeeds; fail early if PID dies.
+# _sl_wait_ready TIMEOUT PID CMD...: poll CMD (each try bounded to 5 s, so a foreign
+# listener that never answers cannot hang us) until it succeeds. Returns 0 when ready,
+# 2 when PID died (e.g. its port was taken), 1 on timeout. PID must still be alive after
+# the probe succeeded: then the port is really ours, since its bind would have failed.
 _sl_wait_ready() {
     local timeout=$1 pid=$2
     shift 2
     local deadline=$((SECONDS + timeout))
     while ((SECONDS < deadline)); do
-        if "$@" >/dev/null 2>&1; then
-            return 0
+        if ! _sl_proc_alive "$pid"; then
+            return 2
         fi
-        if [[ -n "$pid" ]] && ! _sl_proc_alive "$pid"; then
+        if timeout 5 "$@" >/dev/null 2>&1 </dev/null; then
+            _sl_proc_alive "$pid" && return 0
             return 2
         fi
         sleep 0.05
@@ -227,7 +233,7 @@ sl_pg_start() {
         pid=$!
         # SIGINT = fast shutdown: disconnects clients (replication connections included).
         _sl_record postgres "$pid" INT
-        _sl_wait_ready "$SL_START_TIMEOUT" "$pid" \
+        PGCONNECT_TIMEOUT=3 _sl_wait_ready "$SL_START_TIMEOUT" "$pid" \
             psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -XAtqc 'select 1'
         rc=$?
         if ((rc == 0)); then
@@ -343,7 +349,8 @@ EOF
         pid=$!
         _sl_record mariadb "$pid" TERM
         _sl_wait_ready "$SL_START_TIMEOUT" "$pid" \
-            mariadb --protocol=tcp -h 127.0.0.1 -P "$port" -u root -e 'select 1'
+            mariadb --connect-timeout=3 --protocol=tcp -h 127.0.0.1 -P "$port" -u root \
+            -e 'select 1'
         rc=$?
         if ((rc == 0)); then
             export SL_MY_PORT=$port SL_MY_SOCKET=$dir/mysqld.sock
