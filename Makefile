@@ -28,27 +28,50 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests-asan/%)
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# Stand-alone helper programs for tests and the demo (e.g. a Kafka mock broker).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/tools/%)
+
+# Quiet by default; `make V=1` shows the commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 .PHONY: all deps test unit unit-asan integration demo bench clean tools
 all: sluice
 
 sluice: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LINK $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC   $<"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
+	@echo "  CC   $< (asan)"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN) -c -o $@ $<
 
 build/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  TEST $@"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
 
 build/tests-asan/%: tests/unit/%.c $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+	@echo "  TEST $@"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+
+build/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	@echo "  TOOL $@"
+	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+tools: $(TOOL_BINS)
 
 deps:
 	@bash scripts/deps.sh
@@ -61,19 +84,19 @@ unit-asan: $(ASAN_BINS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  bash tests/run-unit.sh build/tests-asan $(ASAN_BINS)
 
-integration: sluice
+integration: sluice $(TOOL_BINS)
 	@bash tests/integration/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory sluice $(UNIT_BINS) $(ASAN_BINS)
+	@$(MAKE) --no-print-directory sluice $(TOOL_BINS) $(UNIT_BINS) $(ASAN_BINS)
 	@bash tests/run-all.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory sluice
+	@$(MAKE) --no-print-directory sluice $(TOOL_BINS)
 	@bash scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory sluice
+	@$(MAKE) --no-print-directory sluice $(TOOL_BINS)
 	@bash bench/run.sh
 
 clean:

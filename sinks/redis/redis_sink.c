@@ -235,6 +235,73 @@ typedef struct sl_redis_dest {
     size_t            len;
 } sl_redis_dest_t;
 
+/* Replies to a batch's XADDs are read with hiredis's reader, but through these object
+ * functions instead of the default ones: they allocate nothing and only record whether
+ * every reply was an entry id, keeping the first error's text. */
+typedef struct sl_redis_replies {
+    uint32_t n_bad;          /* replies that were not a string/status */
+    int      first_bad_type; /* REDIS_REPLY_* of the first bad reply */
+    uint32_t first_bad_idx;
+    uint32_t seen;           /* top-level replies in this batch */
+    char     first_err[256];
+} sl_redis_replies_t;
+
+static char sl_redis_token;  /* the non-NULL "object" every reply becomes */
+
+static void sl_redis_note(const redisReadTask *task, int type, const char *str, size_t len)
+{
+    sl_redis_replies_t *st = task->privdata;
+    if (!st || task->parent) return;   /* elements of an (unexpected) array */
+    bool ok = type == REDIS_REPLY_STRING || type == REDIS_REPLY_STATUS;
+    if (!ok && st->n_bad++ == 0) {
+        st->first_bad_type = type;
+        st->first_bad_idx = st->seen;
+        if (str) snprintf(st->first_err, sizeof(st->first_err), "%.*s",
+                          (int)(len > 255 ? 255 : len), str);
+        else st->first_err[0] = '\0';
+    }
+    st->seen++;
+}
+
+static void *sl_redis_mk_string(const redisReadTask *t, char *str, size_t len)
+{
+    sl_redis_note(t, t->type, str, len);
+    return &sl_redis_token;
+}
+static void *sl_redis_mk_array(const redisReadTask *t, int n)
+{
+    SL_UNUSED(n);
+    sl_redis_note(t, REDIS_REPLY_ARRAY, NULL, 0);
+    return &sl_redis_token;
+}
+static void *sl_redis_mk_integer(const redisReadTask *t, long long v)
+{
+    SL_UNUSED(v);
+    sl_redis_note(t, REDIS_REPLY_INTEGER, NULL, 0);
+    return &sl_redis_token;
+}
+static void *sl_redis_mk_nil(const redisReadTask *t)
+{
+    sl_redis_note(t, REDIS_REPLY_NIL, NULL, 0);
+    return &sl_redis_token;
+}
+static void sl_redis_free_token(void *obj) { SL_UNUSED(obj); }
+
+static redisReplyObjectFunctions sl_redis_counting_fns = {
+    sl_redis_mk_string, sl_redis_mk_array, sl_redis_mk_integer, sl_redis_mk_nil,
+    sl_redis_free_token,
+};
+
+/* One RESP bulk string. */
+static inline void sl_resp_bulk(sl_buf_t *b, const char *p, size_t n)
+{
+    char hdr[24];
+    int h = snprintf(hdr, sizeof(hdr), "$%zu\r\n", n);
+    sl_buf_put(b, hdr, (size_t)h);
+    sl_buf_put(b, p, n);
+    sl_buf_put(b, "\r\n", 2);
+}
+
 typedef struct sl_redis_sink {
     char           *id;
     sl_redis_uri_t  uri;
@@ -248,6 +315,8 @@ typedef struct sl_redis_sink {
     sl_buf_t        scratch;
 
     redisContext   *rc;           /* NULL while closed */
+    sl_buf_t        out;          /* the batch's XADD commands, formatted as RESP */
+    sl_redis_replies_t replies;   /* what the allocation-free reply functions saw */
 } sl_redis_sink_t;
 
 static size_t sl_redis_dest_hash(const sl_table_t *table, int32_t shard)
@@ -356,6 +425,7 @@ static void sl_redis_destroy(void *sink)
     free(rs->dests);
     free(rs->static_name);
     sl_buf_free(&rs->scratch);
+    sl_buf_free(&rs->out);
     sl_template_free(rs->tpl);
     sl_redis_uri_free(&rs->uri);
     free(rs->id);
@@ -436,6 +506,10 @@ static int sl_redis_open(void *sink, char *errstr, size_t errstr_size)
     rc = sl_redis_setup_cmd(rs, "PING", 1, ping, errstr, errstr_size);
     if (rc != SL_OK) goto fail;
 
+    /* From here on the connection only carries batches: read their replies without
+     * allocating (see sl_redis_counting_fns). */
+    rs->rc->reader->fn = &sl_redis_counting_fns;
+    rs->rc->reader->privdata = &rs->replies;
     sl_info("redis sink %s: connected to %s:%d db %d", rs->id, rs->uri.host, rs->uri.port,
             rs->uri.db);
     return SL_OK;
@@ -445,22 +519,12 @@ fail:
     return rc;
 }
 
-static inline void sl_redis_arg(const char **argv, size_t *argvlen, int *argc, const char *p,
-                                size_t n)
-{
-    argv[*argc] = p;
-    argvlen[*argc] = n;
-    (*argc)++;
-}
-
-/* Append one XADD per event (argv pointing into the arena: hiredis formats the command
- * into its output buffer at once), then read every reply. */
+/* Format one XADD per event as RESP straight from the arena into rs->out, hand the whole
+ * batch to hiredis at once, then read every reply (allocation-free, see above). */
 static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
                             size_t errstr_size)
 {
     sl_redis_sink_t *rs = sink;
-    const char *argv[10];
-    size_t argvlen[10];
     uint32_t i;
 
     if (!rs->rc) {
@@ -469,52 +533,53 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
     }
     if (b->n == 0) return SL_OK;
 
+    const char *argc_hdr = rs->maxlen[0] ? "*10\r\n$4\r\nXADD\r\n" : "*7\r\n$4\r\nXADD\r\n";
+    size_t argc_hdr_len = strlen(argc_hdr);
+    sl_buf_reset(&rs->out);
     for (i = 0; i < b->n; i++) {
         const sl_event_t *e = &b->ev[i];
-        int argc = 0;
         size_t slen;
         const char *stream = sl_redis_stream(rs, e, &slen);
-        sl_redis_arg(argv, argvlen, &argc, "XADD", 4);
-        sl_redis_arg(argv, argvlen, &argc, stream, slen);
+        sl_buf_put(&rs->out, argc_hdr, argc_hdr_len);
+        sl_resp_bulk(&rs->out, stream, slen);
         if (rs->maxlen[0]) {
-            sl_redis_arg(argv, argvlen, &argc, "MAXLEN", 6);
-            sl_redis_arg(argv, argvlen, &argc, "~", 1);
-            sl_redis_arg(argv, argvlen, &argc, rs->maxlen, strlen(rs->maxlen));
+            sl_buf_puts(&rs->out, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
+            sl_resp_bulk(&rs->out, rs->maxlen, strlen(rs->maxlen));
         }
-        sl_redis_arg(argv, argvlen, &argc, "*", 1);
-        sl_redis_arg(argv, argvlen, &argc, "key", 3);
-        if (e->key_len) sl_redis_arg(argv, argvlen, &argc, sl_event_key(b, e), e->key_len);
-        else sl_redis_arg(argv, argvlen, &argc, "null", 4);
-        sl_redis_arg(argv, argvlen, &argc, "value", 5);
-        sl_redis_arg(argv, argvlen, &argc, sl_event_val(b, e), e->val_len);
-        if (redisAppendCommandArgv(rs->rc, argc, argv, argvlen) != REDIS_OK) {
-            sl_err(errstr, errstr_size, "redis sink %s: queue XADD: %s", rs->id,
-                   rs->rc->errstr[0] ? rs->rc->errstr : "out of memory");
-            goto fail;
-        }
+        sl_buf_puts(&rs->out, "$1\r\n*\r\n$3\r\nkey\r\n");
+        if (e->key_len) sl_resp_bulk(&rs->out, sl_event_key(b, e), e->key_len);
+        else sl_buf_puts(&rs->out, "$4\r\nnull\r\n");
+        sl_buf_puts(&rs->out, "$5\r\nvalue\r\n");
+        sl_resp_bulk(&rs->out, sl_event_val(b, e), e->val_len);
+    }
+    if (redisAppendFormattedCommand(rs->rc, rs->out.data, rs->out.len) != REDIS_OK) {
+        sl_err(errstr, errstr_size, "redis sink %s: queue XADD: %s", rs->id,
+               rs->rc->errstr[0] ? rs->rc->errstr : "out of memory");
+        goto fail;
     }
 
+    memset(&rs->replies, 0, sizeof(rs->replies));
     for (i = 0; i < b->n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(rs->rc, (void **)&r) != REDIS_OK || !r) {
+        void *r = NULL;
+        if (redisGetReply(rs->rc, &r) != REDIS_OK || !r) {
             sl_err(errstr, errstr_size, "redis sink %s: %s:%d: %s (after %u of %u replies)",
                    rs->id, rs->uri.host, rs->uri.port,
                    rs->rc->errstr[0] ? rs->rc->errstr : "connection lost", i, b->n);
             goto fail;
         }
-        bool ok = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING;
-        if (!ok) {
-            size_t slen;
-            const char *stream = sl_redis_stream(rs, &b->ev[i], &slen);
-            if (r->type == REDIS_REPLY_ERROR)
-                sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: %s", rs->id,
-                       (int)(slen > 200 ? 200 : slen), stream, r->str);
-            else
-                sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: unexpected reply "
-                       "type %d", rs->id, (int)(slen > 200 ? 200 : slen), stream, r->type);
-        }
-        freeReplyObject(r);
-        if (!ok) goto fail;
+    }
+    if (rs->replies.n_bad) {
+        size_t slen;
+        const char *stream = sl_redis_stream(rs, &b->ev[rs->replies.first_bad_idx], &slen);
+        if (rs->replies.first_bad_type == REDIS_REPLY_ERROR)
+            sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: %s (%u of %u failed)",
+                   rs->id, (int)(slen > 200 ? 200 : slen), stream, rs->replies.first_err,
+                   rs->replies.n_bad, b->n);
+        else
+            sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: unexpected reply type %d",
+                   rs->id, (int)(slen > 200 ? 200 : slen), stream,
+                   rs->replies.first_bad_type);
+        goto fail;
     }
     return SL_OK;
 
