@@ -13,6 +13,8 @@ root=$PWD
 ROWS=${BENCH_ROWS:-500000}
 TX=${BENCH_TX_ROWS:-1000}
 
+# Own servers and state dir, even when run from inside the test harness.
+unset SL_TEST_DIR
 # shellcheck source=../tests/lib/servers.sh
 source tests/lib/servers.sh
 trap sl_servers_stop EXIT

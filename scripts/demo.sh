@@ -7,6 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 
+# Own servers and state dir, even when run from inside the test harness.
+unset SL_TEST_DIR
 # shellcheck source=../tests/lib/servers.sh
 source tests/lib/servers.sh
 
