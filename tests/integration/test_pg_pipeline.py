@@ -315,6 +315,66 @@ def test_reconnects_after_connection_loss_without_duplicates():
     drop_slot("it_reco")
 
 
+def _free_port():
+    import socket
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def _start_redis(port):
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                          "--save", "", "--appendonly", "no"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: _redis_up(port), 10, what="redis on %d" % port)
+    return p
+
+
+def _redis_up(port):
+    try:
+        with sltest.Redis(port=port) as r:
+            return r.ping() == "PONG"
+    except Exception:
+        return False
+
+
+def test_redis_outage_holds_checkpoint_then_recovers_without_loss():
+    psql("drop table if exists it_outage; create table it_outage (id int primary key)")
+    port = _free_port()
+    rp = _start_redis(port)
+    try:
+        out = sltest.tmpdir("out")
+        spec = spec_for("it-outage", ["public.it_outage"], out)
+        spec["spec"]["sinks"][1]["config"]["uri"] = "redis://127.0.0.1:%d/0" % port
+        s = sltest.start_sluice(spec)
+        s.wait_log("streaming from slot")
+        psql("insert into it_outage select generate_series(1, 100)")
+        with sltest.Redis(port=port) as r:
+            wait_until(lambda: r.xlen("it-outage.it.public.it_outage") >= 100, 20,
+                       what="first 100 in redis")
+        rp.kill()
+        rp.wait()
+        psql("insert into it_outage select generate_series(101, 300)")
+        lsn = psql("select pg_current_wal_lsn()")
+        s.wait_log("delivery failed")
+        time.sleep(1.5)
+        eq(psql("select confirmed_flush_lsn < '%s'::pg_lsn from pg_replication_slots "
+                "where slot_name = 'it_outage'" % lsn), "t",
+           "checkpoint held while a required sink is down")
+        rp = _start_redis(port)   # an empty Redis: the undelivered batch must be resent
+        with sltest.Redis(port=port) as r:
+            got = wait_until(lambda: (lambda e: e if len(e) >= 200 else None)(
+                r.xrange("it-outage.it.public.it_outage")), 30, what="200 after recovery")
+            ids = sorted(json.loads(f["value"])["after"]["id"] for _, f in got)
+        eq(ids, list(range(101, 301)), "everything written during the outage arrived")
+        eq(sorted(set(ids_in(out, "it_outage"))), list(range(1, 301)))
+        s.stop()
+        drop_slot("it_outage")
+    finally:
+        rp.kill()
+        rp.wait()
+
+
 def test_unpublished_writes_do_not_hold_back_the_slot():
     psql("drop table if exists it_idle, it_other;"
          "create table it_idle (id int primary key); create table it_other (id int)")
