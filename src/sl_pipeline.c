@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#define SL_STOP_WAIT_MS      30000   /* default: a stop waits this long for the sinks */
 #define SL_CKPT_WRITE_MS     1000    /* checkpoint file is rewritten at most this often */
 #define SL_BACKOFF_MIN_MS    100
 #define SL_BACKOFF_MAX_MS    5000
@@ -72,6 +73,8 @@ struct sl_pipeline {
     atomic_bool      source_connected;
     atomic_uint_fast64_t tx_seen;
     atomic_int       threads_running;
+    _Atomic uint64_t stop_requested_us; /* monotonic time of the stop request, 0: none */
+    unsigned         stop_timeout_ms;   /* SLUICE_STOP_TIMEOUT (s), default 30 s */
 
     pthread_mutex_t  lock;         /* guards: everything below, sink queues, batch commit
                                       fields, stats */
@@ -459,6 +462,15 @@ static int sl_wait_slot(sl_pipeline_t *p)
 {
     pthread_mutex_lock(&p->lock);
     while (p->ninflight >= (uint32_t)p->spec->batch.max_inflight) {
+        uint64_t stop_us = atomic_load(&p->stop_requested_us);
+        if (stop_us && sl_now_mono_us() - stop_us > p->stop_timeout_ms * 1000ull) {
+            /* Stopping, and the sinks have not freed a slot in time (a sink is down):
+             * give up on what is in flight rather than hang the stop. */
+            sl_warn("stop: sinks made no progress for %d s; abandoning in-flight batches "
+                    "(not checkpointed, replayed after a restart)", p->stop_timeout_ms / 1000);
+            atomic_store(&p->abort, true);
+            pthread_cond_broadcast(&p->cond);
+        }
         if (atomic_load(&p->abort)) {
             pthread_mutex_unlock(&p->lock);
             return SL_ERR;
@@ -758,6 +770,8 @@ const sl_table_t *sl_pipeline_table(sl_pipeline_t *p, const char *db, const char
 
 json_t *sl_pipeline_stored_checkpoint(sl_pipeline_t *p) { return p->stored_ckpt; }
 
+unsigned sl_pipeline_stop_timeout_ms(const sl_pipeline_t *p) { return p->stop_timeout_ms; }
+
 int32_t sl_pipeline_shard(const sl_pipeline_t *p, const char *json, size_t len)
 {
     if (!p->spec->sharding) return -1;
@@ -829,6 +843,15 @@ sl_pipeline_t *sl_pipeline_new(const sl_spec_t *spec, const char *data_dir,
     atomic_init(&p->sinks_stop, false);
     atomic_init(&p->state, SL_PSTATE_STARTING);
     atomic_init(&p->threads_running, 0);
+    atomic_init(&p->stop_requested_us, 0);
+    p->stop_timeout_ms = SL_STOP_WAIT_MS;
+    const char *st = getenv("SLUICE_STOP_TIMEOUT");
+    if (st && *st) {
+        char *end;
+        unsigned long v = strtoul(st, &end, 10);
+        if (*end == '\0' && v <= 3600) p->stop_timeout_ms = (unsigned)v * 1000;
+        else sl_warn("SLUICE_STOP_TIMEOUT=%s ignored: want seconds (0..3600)", st);
+    }
     atomic_init(&p->source_connected, false);
 
     size_t dl = strlen(data_dir) + strlen(spec->name) + 32;
@@ -948,6 +971,8 @@ void sl_pipeline_request_stop(sl_pipeline_t *p)
     int st = atomic_load(&p->state);
     if (st != SL_PSTATE_FAILED && st != SL_PSTATE_STOPPED)
         atomic_store(&p->state, SL_PSTATE_STOPPING);
+    uint64_t none = 0;
+    atomic_compare_exchange_strong(&p->stop_requested_us, &none, sl_now_mono_us());
     atomic_store(&p->stop, true);
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->cond);

@@ -58,6 +58,8 @@ char *sl_pipeline_checkpoint_json(sl_pipeline_t *p);
 const sl_spec_t *sl_pipeline_spec(const sl_pipeline_t *p);
 const char *sl_pipeline_name(const sl_pipeline_t *p);
 bool sl_pipeline_stopping(const sl_pipeline_t *p);
+/* How long a stop waits for sinks to take in-flight batches (SLUICE_STOP_TIMEOUT). */
+unsigned sl_pipeline_stop_timeout_ms(const sl_pipeline_t *p);
 /* Sleep up to ms, returning early (true) when a stop was requested. */
 bool sl_pipeline_sleep(sl_pipeline_t *p, unsigned ms);
 /* Intern a table identity (source thread only). */

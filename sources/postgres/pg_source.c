@@ -35,7 +35,6 @@
 #define SL_PG_STATUS_MS      10000  /* periodic standby status interval */
 #define SL_PG_ACK_MIN_MS     100    /* feedback after acked moved, at most this often */
 #define SL_PG_BACKOFF_MAX_MS 30000
-#define SL_PG_STOP_DRAIN_MS  30000  /* how long a stop waits for in-flight batches */
 #define SL_PG_EPOCH_OFFSET_US 946684800000000LL  /* 2000-01-01 - 1970-01-01 in µs */
 
 /* ---- configuration --------------------------------------------------------------- */
@@ -843,7 +842,7 @@ static int sl_pg_run(void *src, char *errstr, size_t errstr_size)
     /* Clean stop: deliver complete transactions, wait for the sinks, confirm, close. */
     sl_emit_tx_abort(s->p);
     sl_emit_flush(s->p);
-    if (sl_emit_drain(s->p, SL_PG_STOP_DRAIN_MS) != SL_OK)
+    if (sl_emit_drain(s->p, sl_pipeline_stop_timeout_ms(s->p)) != SL_OK)
         sl_warn("stop: sinks did not finish in time; the last batches will be replayed");
     if (s->repl) {
         if (sl_pg_send_status(s, false) != SL_OK) sl_warn("%s", s->err);

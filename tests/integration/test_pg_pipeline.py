@@ -375,6 +375,30 @@ def test_redis_outage_holds_checkpoint_then_recovers_without_loss():
         rp.wait()
 
 
+def test_stop_with_a_required_sink_down_gives_up_after_the_stop_timeout():
+    psql("drop table if exists it_stuck; create table it_stuck (id int primary key)")
+    port = _free_port()    # nothing listens there: the redis sink can never deliver
+    out = sltest.tmpdir("out")
+    spec = spec_for("it-stuck", ["public.it_stuck"], out, batch={"max_events": 10,
+                                                                 "max_inflight": 1})
+    spec["spec"]["sinks"][1]["config"]["uri"] = "redis://127.0.0.1:%d/0" % port
+    s = sltest.start_sluice(spec, env={"SLUICE_STOP_TIMEOUT": "2"})
+    s.wait_log("streaming from slot")
+    # the WAL position inside the transaction, before its commit record
+    pre_commit = psql("begin; insert into it_stuck select generate_series(1, 100); "
+                      "select pg_current_wal_insert_lsn(); commit;")
+    s.wait_log("delivery failed")
+    t0 = time.monotonic()
+    s.signal(signal.SIGTERM)
+    eq(s.wait(20), 0, "stop completes")
+    check(time.monotonic() - t0 < 10, "stop took %.1fs" % (time.monotonic() - t0))
+    check("not checkpointed" in s.log(), s.log_tail())
+    eq(psql("select confirmed_flush_lsn < '%s'::pg_lsn from pg_replication_slots "
+            "where slot_name = 'it_stuck'" % pre_commit), "t",
+       "the undelivered transaction is not confirmed")
+    drop_slot("it_stuck")
+
+
 def test_unpublished_writes_do_not_hold_back_the_slot():
     psql("drop table if exists it_idle, it_other;"
          "create table it_idle (id int primary key); create table it_other (id int)")
