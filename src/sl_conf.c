@@ -24,16 +24,13 @@
 
 /* ==== error list ===================================================================== */
 
-void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
+void sl_errs_addv(sl_errs_t *e, const char *path, const char *fmt, va_list ap)
 {
     sl_buf_t b = SL_BUF_INIT;
     if (path && *path) sl_buf_printf(&b, "%s: ", path);
 
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
     int n = vasprintf(&msg, fmt, ap);
-    va_end(ap);
     if (n < 0) {
         fprintf(stderr, "sluice: out of memory formatting an error\n");
         abort();
@@ -46,6 +43,14 @@ void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
         e->msg = sl_realloc(e->msg, e->cap * sizeof(*e->msg));
     }
     e->msg[e->n++] = sl_buf_steal(&b);
+}
+
+void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sl_errs_addv(e, path, fmt, ap);
+    va_end(ap);
 }
 
 void sl_errs_free(sl_errs_t *e)

@@ -9,6 +9,7 @@
 
 #include "sl_common.h"
 #include <jansson.h>
+#include <stdarg.h>
 
 /* ---- error list ------------------------------------------------------------------ */
 
@@ -19,6 +20,8 @@ typedef struct sl_errs {
 
 void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void sl_errs_addv(sl_errs_t *e, const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 void sl_errs_free(sl_errs_t *e);
 /* Join all messages with "\n" into a new string (caller frees); "" when empty. */
 char *sl_errs_join(const sl_errs_t *e);

@@ -5,12 +5,12 @@
 
 static const char sl_hex[] = "0123456789abcdef";
 
-/* Length of the valid UTF-8 sequence at s (max n bytes), or 0 when invalid. */
-static size_t sl_utf8_seq(const unsigned char *s, size_t n)
+size_t sl_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
     uint32_t cp;
+    if (c < 0x80) return 1;
     if (c < 0xC2) return 0;                 /* continuation or overlong 2-byte lead */
     if (c < 0xE0) { len = 2; cp = c & 0x1F; }
     else if (c < 0xF0) { len = 3; cp = c & 0x0F; }
@@ -42,7 +42,7 @@ void sl_json_str(sl_buf_t *b, const char *s, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t l = sl_utf8_seq(p + i, n - i);
+            size_t l = sl_utf8_len(p + i, n - i);
             if (l) { i += l; continue; }
             sl_buf_put(b, s + run, i - run);
             sl_buf_put(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */

@@ -8,6 +8,10 @@
 
 #include "sl_buf.h"
 
+/* Length (1..4) of the valid UTF-8 sequence at s (at most n > 0 bytes), 0 when it is not
+ * one (overlong forms, surrogates and code points past U+10FFFF are invalid). */
+size_t sl_utf8_len(const unsigned char *s, size_t n);
+
 /* Write s[0..n) as a quoted JSON string. Escapes '"', '\\' and control characters;
  * invalid UTF-8 sequences are replaced with U+FFFD so the output is always valid JSON. */
 void sl_json_str(sl_buf_t *b, const char *s, size_t n);

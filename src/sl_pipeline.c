@@ -456,6 +456,25 @@ static void *sl_sink_thread(void *arg)
 /* Batcher (source thread)                                                           */
 /* ================================================================================= */
 
+/* Wait on p->cond for up to ms (p->lock held); on a timeout run the source's idle hook
+ * without the lock, so it can keep its server connection alive while sinks catch up. */
+static void sl_wait_or_idle_locked(sl_pipeline_t *p, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    while (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+    if (rc == ETIMEDOUT && p->idle_fn) {
+        pthread_mutex_unlock(&p->lock);
+        p->idle_fn(p->idle_arg);
+        pthread_mutex_lock(&p->lock);
+    }
+}
+
 /* Wait for an in-flight slot; the source's idle hook runs between waits. Returns
  * SL_ERR when the pipeline aborts (the batch is then dropped, uncommitted). */
 static int sl_wait_slot(sl_pipeline_t *p)
@@ -475,19 +494,7 @@ static int sl_wait_slot(sl_pipeline_t *p)
             pthread_mutex_unlock(&p->lock);
             return SL_ERR;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 500 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int rc = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-        if (rc == ETIMEDOUT && p->idle_fn) {
-            pthread_mutex_unlock(&p->lock);
-            p->idle_fn(p->idle_arg);
-            pthread_mutex_lock(&p->lock);
-        }
+        sl_wait_or_idle_locked(p, 500);
     }
     pthread_mutex_unlock(&p->lock);
     return SL_OK;
@@ -714,19 +721,7 @@ int sl_emit_drain(sl_pipeline_t *p, unsigned timeout_ms)
             pthread_mutex_unlock(&p->lock);
             return SL_AGAIN;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int rc = pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-        if (rc == ETIMEDOUT && p->idle_fn) {
-            pthread_mutex_unlock(&p->lock);
-            p->idle_fn(p->idle_arg);
-            pthread_mutex_lock(&p->lock);
-        }
+        sl_wait_or_idle_locked(p, 200);
     }
     bool drained = p->ninflight == 0;
     pthread_mutex_unlock(&p->lock);

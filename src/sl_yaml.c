@@ -147,12 +147,8 @@ static void yerr(yaml_ctx_t *ctx, size_t line, const char *path, const char *fmt
 
     va_list ap;
     va_start(ap, fmt);
-    char *m = NULL;
-    int n = vasprintf(&m, fmt, ap);
+    sl_errs_addv(ctx->errs, sl_buf_cstr(&where), fmt, ap);
     va_end(ap);
-    if (n < 0) abort();
-    sl_errs_add(ctx->errs, sl_buf_cstr(&where), "%s", m);
-    free(m);
     sl_buf_free(&where);
 }
 

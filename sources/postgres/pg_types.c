@@ -207,28 +207,6 @@ static bool sl_pg_bytea_json(sl_buf_t *out, const char *s, size_t n)
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t sl_pg_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) { len = 2; cp = c & 0x1F; }
-    else if (c < 0xF0) { len = 3; cp = c & 0x0F; }
-    else if (c < 0xF5) { len = 4; cp = c & 0x07; }
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return len;
-}
 
 /* Code unit of the "\uXXXX" escape at p[i], -1 when it is not one. */
 static long sl_pg_json_u4(const unsigned char *p, size_t n, size_t i)
@@ -326,7 +304,7 @@ static bool sl_pg_json_valid(const char *s, size_t n)
                     }
                     continue;
                 }
-                size_t l = sl_pg_utf8_len(p + i, n - i);
+                size_t l = sl_utf8_len(p + i, n - i);
                 if (!l) return false;
                 i += l;
             }
