@@ -351,17 +351,23 @@ static void sl_pipeline_fail(sl_pipeline_t *p, const char *fmt, const char *deta
     pthread_mutex_unlock(&p->lock);
 }
 
-/* Sleep up to ms unless the pipeline aborts; true when aborted. */
-static bool sl_sleep_unless_abort(sl_pipeline_t *p, unsigned ms)
+/* Sleep up to ms in short steps, returning early (true) once *flag is set. */
+static bool sl_sleep_until_flag(atomic_bool *flag, unsigned ms)
 {
     uint64_t end = sl_now_mono_us() + ms * 1000ull;
-    while (!atomic_load(&p->abort)) {
+    while (!atomic_load(flag)) {
         uint64_t now = sl_now_mono_us();
         if (now >= end) return false;
         uint64_t left = (end - now) / 1000;
         sl_sleep_ms(left > 50 ? 50 : (unsigned)(left ? left : 1));
     }
     return true;
+}
+
+/* Sleep up to ms unless the pipeline aborts; true when aborted. */
+static bool sl_sleep_unless_abort(sl_pipeline_t *p, unsigned ms)
+{
+    return sl_sleep_until_flag(&p->abort, ms);
 }
 
 static void *sl_sink_thread(void *arg)
@@ -738,14 +744,7 @@ bool sl_pipeline_stopping(const sl_pipeline_t *p) { return atomic_load(&p->stop)
 
 bool sl_pipeline_sleep(sl_pipeline_t *p, unsigned ms)
 {
-    uint64_t end = sl_now_mono_us() + ms * 1000ull;
-    while (!atomic_load(&p->stop)) {
-        uint64_t now = sl_now_mono_us();
-        if (now >= end) return false;
-        uint64_t left = (end - now) / 1000;
-        sl_sleep_ms(left > 50 ? 50 : (unsigned)(left ? left : 1));
-    }
-    return true;
+    return sl_sleep_until_flag(&p->stop, ms);
 }
 
 const sl_table_t *sl_pipeline_table(sl_pipeline_t *p, const char *db, const char *schema,
