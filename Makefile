@@ -11,7 +11,7 @@ PKGS      := libpq mysqlclient rdkafka hiredis yaml-0.1 libmicrohttpd openssl ja
 CC        ?= cc
 OPT       ?= -O2
 WARN      := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Werror
-CPPFLAGS  += -Isrc -MMD -MP
+CPPFLAGS  += -Isrc -Iapi -MMD -MP
 CFLAGS    += -std=c11 $(OPT) -g $(WARN) -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -73,9 +73,7 @@ char *sl_errs_join(const sl_errs_t *e)
 
 /* ==== helpers ======================================================================== */
 
-/* "parent.key", or parent["key"] when the key would make the path ambiguous (librdkafka
- * property names such as message.timeout.ms contain dots). Caller frees. */
-static char *conf_path_key(const char *parent, const char *key)
+void sl_path_key(sl_buf_t *b, const char *parent, const char *key)
 {
     bool plain = *key != '\0';
     for (const char *p = key; *p; p++) {
@@ -84,11 +82,17 @@ static char *conf_path_key(const char *parent, const char *key)
               (c >= 'A' && c <= 'Z')))
             plain = false;
     }
-    sl_buf_t b = SL_BUF_INIT;
     if (plain)
-        sl_buf_printf(&b, "%s%s%s", parent, *parent ? "." : "", key);
+        sl_buf_printf(b, "%s%s%s", parent, *parent ? "." : "", key);
     else
-        sl_buf_printf(&b, "%s[\"%s\"]", parent, key);
+        sl_buf_printf(b, "%s[\"%s\"]", parent, key);
+}
+
+/* sl_path_key into a new string. Caller frees. */
+static char *conf_path_key(const char *parent, const char *key)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_path_key(&b, parent, key);
     return sl_buf_steal(&b);
 }
 

@@ -26,6 +26,11 @@ void sl_errs_free(sl_errs_t *e);
 /* Join all messages with "\n" into a new string (caller frees); "" when empty. */
 char *sl_errs_join(const sl_errs_t *e);
 
+/* Append the field path of `key` under `parent`: "parent.key", or parent["key"] when the
+ * key would make the path ambiguous (librdkafka property names contain dots). */
+struct sl_buf;
+void sl_path_key(struct sl_buf *b, const char *parent, const char *key);
+
 /* ---- value containers ------------------------------------------------------------ */
 
 typedef struct sl_strlist { char **v; size_t n; } sl_strlist_t;

@@ -46,6 +46,9 @@ typedef struct sl_source_ops {
     /* Everything up to and including `pos` is durable downstream (committer; any thread). */
     void  (*ack)(void *src, const sl_pos_t *pos);
     void  (*destroy)(void *src);
+    /* Remove server-side state the source keeps for this pipeline (PostgreSQL: its
+     * replication slot) when the pipeline is deleted for good. Optional. */
+    int   (*drop_state)(const void *conf, char *errstr, size_t errstr_size);
 } sl_source_ops_t;
 
 /* ---- processors ------------------------------------------------------------------ */

@@ -37,6 +37,20 @@
 #define SL_BACKOFF_MAX_MS    5000
 #define SL_GIVE_UP_ATTEMPTS  3       /* non-needed sink: attempts on a committed batch */
 
+const double sl_batch_size_buckets[SL_HIST_BUCKETS] = {1, 5, 10, 25, 50, 100, 250, 500,
+                                                       1000, 2500, 5000, 10000};
+const double sl_latency_buckets[SL_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1, 0.25, 0.5, 1, 2.5, 10};
+
+static void sl_hist_observe(sl_hist_t *h, const double *bounds, double v)
+{
+    size_t i = 0;
+    while (i < SL_HIST_BUCKETS && v > bounds[i]) i++;
+    h->count[i]++;
+    h->sum += v;
+    h->n++;
+}
+
 typedef struct sl_sink_rt {
     sl_pipeline_t        *p;
     uint32_t              idx;
@@ -46,10 +60,12 @@ typedef struct sl_sink_rt {
     bool                  started;
     bool                  needed;     /* the policy cannot be met without this sink */
     bool                  is_open;    /* [sink thread] */
+    atomic_bool           connected;  /* is_open, readable from any thread (readiness) */
     /* queue of batches to deliver, in order; guarded by p->lock */
     sl_batch_t          **q;
     uint32_t              qhead, qlen, qcap;
     uint64_t              delivered, retries, errors;   /* guarded by p->lock */
+    uint64_t              batches, gave_up;             /* guarded by p->lock */
 } sl_sink_rt_t;
 
 struct sl_pipeline {
@@ -71,6 +87,7 @@ struct sl_pipeline {
     atomic_bool      sinks_stop;   /* source is done: sinks exit once their queue is empty */
     atomic_int       state;
     atomic_bool      source_connected;
+    atomic_bool      paused;
     atomic_uint_fast64_t tx_seen;
     atomic_int       threads_running;
     _Atomic uint64_t stop_requested_us; /* monotonic time of the stop request, 0: none */
@@ -270,6 +287,13 @@ static void sl_commit_advance(sl_pipeline_t *p)
         b->committed = true;
         p->stats.batches++;
         p->stats.events_out += b->n;
+        if (b->n) {
+            sl_hist_observe(&p->stats.batch_size, sl_batch_size_buckets, (double)b->n);
+            uint64_t now = sl_now_wall_us();
+            uint64_t c = b->ev[0].commit_us;
+            if (c && now > c)
+                sl_hist_observe(&p->stats.latency, sl_latency_buckets, (double)(now - c) / 1e6);
+        }
         if (b->has_pos) {
             sl_buf_reset(&p->ckpt);
             sl_buf_put(&p->ckpt, b->pos.json.data, b->pos.json.len);
@@ -379,6 +403,29 @@ static void *sl_sink_thread(void *arg)
     char err[SL_ERRSTR_SIZE];
     sl_log_set_thread_ctx(p->spec->name);
 
+    /* Connect before the first batch, so readiness reflects the sink from the start. */
+    unsigned open_attempt = 0, open_backoff = SL_BACKOFF_MIN_MS;
+    while (!atomic_load(&p->abort) && !atomic_load(&p->sinks_stop)) {
+        int rc = ops->open(s->sink, err, sizeof(err));
+        if (rc == SL_OK) {
+            s->is_open = true;
+            atomic_store(&s->connected, true);
+            break;
+        }
+        if (rc == SL_ERR) {
+            sl_error("sink %s: fatal: %s", sid, err);
+            char msg[SL_ERRSTR_SIZE + 64];
+            snprintf(msg, sizeof(msg), "sink %s: %s", sid, err);
+            sl_pipeline_fail(p, "%s", msg);
+            break;
+        }
+        if (open_attempt++ % 10 == 0)
+            sl_warn("sink %s: cannot connect (retrying in %u ms): %s", sid, open_backoff, err);
+        if (sl_sleep_unless_abort(p, open_backoff)) break;
+        open_backoff = open_backoff * 2 > SL_BACKOFF_MAX_MS ? SL_BACKOFF_MAX_MS
+                                                              : open_backoff * 2;
+    }
+
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (s->qlen == 0 && !atomic_load(&p->sinks_stop) && !atomic_load(&p->abort))
@@ -399,6 +446,7 @@ static void *sl_sink_thread(void *arg)
             if (!s->is_open) {
                 rc = ops->open(s->sink, err, sizeof(err));
                 if (rc == SL_OK) s->is_open = true;
+                atomic_store(&s->connected, s->is_open);
             }
             if (rc == SL_OK) rc = ops->deliver(s->sink, b, err, sizeof(err));
             if (rc == SL_OK) {
@@ -416,6 +464,7 @@ static void *sl_sink_thread(void *arg)
             /* SL_AGAIN: close, back off, reopen, redeliver the whole batch. */
             if (s->is_open && ops->close) ops->close(s->sink);
             s->is_open = false;
+            atomic_store(&s->connected, false);
             attempt++;
             pthread_mutex_lock(&p->lock);
             s->retries++;
@@ -433,6 +482,7 @@ static void *sl_sink_thread(void *arg)
                         (unsigned long long)b->seq, b->n, attempt);
                 pthread_mutex_lock(&p->lock);
                 p->stats.sink_gave_up++;
+                s->gave_up++;
                 pthread_mutex_unlock(&p->lock);
                 break;
             }
@@ -447,6 +497,7 @@ static void *sl_sink_thread(void *arg)
         if (ok) {
             b->acked |= 1u << s->idx;
             s->delivered += b->n;
+            s->batches++;
         }
         sl_commit_advance(p);
         pthread_mutex_unlock(&p->lock);
@@ -454,6 +505,7 @@ static void *sl_sink_thread(void *arg)
     }
     if (s->is_open && ops->close) ops->close(s->sink);
     s->is_open = false;
+    atomic_store(&s->connected, false);
     atomic_fetch_sub(&p->threads_running, 1);
     return NULL;
 }
@@ -510,6 +562,7 @@ static int sl_wait_slot(sl_pipeline_t *p)
 static int sl_submit(sl_pipeline_t *p, sl_batch_t *b)
 {
     char err[SL_ERRSTR_SIZE];
+    uint64_t proc_t0 = p->spec->nprocs ? sl_now_mono_us() : 0;
     for (size_t i = 0; i < p->spec->nprocs && b->n; i++) {
         const sl_processor_ops_t *ops = p->spec->procs[i].ops;
         if (ops->process(p->procs[i], &b, err, sizeof(err)) != SL_OK) {
@@ -521,6 +574,12 @@ static int sl_submit(sl_pipeline_t *p, sl_batch_t *b)
             pthread_mutex_unlock(&p->lock);
             return SL_ERR;
         }
+    }
+    if (p->spec->nprocs) {
+        double secs = (double)(sl_now_mono_us() - proc_t0) / 1e6;
+        pthread_mutex_lock(&p->lock);
+        p->stats.processor_seconds += secs;
+        pthread_mutex_unlock(&p->lock);
     }
     if (sl_wait_slot(p) != SL_OK) {
         pthread_mutex_lock(&p->lock);
@@ -847,6 +906,7 @@ sl_pipeline_t *sl_pipeline_new(const sl_spec_t *spec, const char *data_dir,
         else sl_warn("SLUICE_STOP_TIMEOUT=%s ignored: want seconds (0..3600)", st);
     }
     atomic_init(&p->source_connected, false);
+    atomic_init(&p->paused, false);
 
     size_t dl = strlen(data_dir) + strlen(spec->name) + 32;
     p->dir = sl_malloc(dl);
@@ -874,6 +934,7 @@ sl_pipeline_t *sl_pipeline_new(const sl_spec_t *spec, const char *data_dir,
         s->spec = &spec->sinks[i];
         s->qcap = (uint32_t)spec->batch.max_inflight;
         s->q = sl_calloc(s->qcap, sizeof(*s->q));
+        atomic_init(&s->connected, false);
         p->all_mask |= 1u << i;
         if (sl_sink_spec_common(s->spec)->required) p->required_mask |= 1u << i;
         s->needed = spec->commit_mode == SL_COMMIT_ALL ||
@@ -1060,7 +1121,14 @@ void sl_pipeline_get_stats(sl_pipeline_t *p, sl_pipeline_stats_t *out)
 {
     pthread_mutex_lock(&p->lock);
     *out = p->stats;
+    out->inflight = p->ninflight;
+    out->ckpt_commit_us = p->ckpt_commit_us;
+    uint64_t oldest = 0;
+    for (sl_batch_t *b = p->inflight_head; b && !oldest; b = b->next)
+        if (!b->committed && b->n) oldest = b->ev[0].commit_us;
     pthread_mutex_unlock(&p->lock);
+    uint64_t now = sl_now_wall_us();
+    out->lag_us = oldest && now > oldest ? now - oldest : 0;
     out->tx = atomic_load_explicit(&p->tx_seen, memory_order_relaxed);
 }
 
@@ -1070,4 +1138,71 @@ char *sl_pipeline_checkpoint_json(sl_pipeline_t *p)
     char *s = p->ckpt.len ? sl_strndup(p->ckpt.data, p->ckpt.len) : NULL;
     pthread_mutex_unlock(&p->lock);
     return s;
+}
+
+const char *sl_pstate_name(sl_pstate_t st)
+{
+    static const char *const names[] = {"starting", "running", "stopping", "stopped",
+                                        "failed"};
+    return (unsigned)st < SL_ARRAY_SIZE(names) ? names[st] : "unknown";
+}
+
+void sl_pipeline_get_sink_stats(sl_pipeline_t *p, size_t i, sl_sink_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= p->nsinks) return;
+    sl_sink_rt_t *s = &p->sinks[i];
+    out->id = sl_sink_spec_common(s->spec)->id;
+    out->required = sl_sink_spec_common(s->spec)->required;
+    out->connected = atomic_load(&s->connected);
+    pthread_mutex_lock(&p->lock);
+    out->events = s->delivered;
+    out->batches = s->batches;
+    out->retries = s->retries;
+    out->errors = s->errors;
+    out->gave_up = s->gave_up;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void sl_pipeline_set_paused(sl_pipeline_t *p, bool paused)
+{
+    atomic_store(&p->paused, paused);
+}
+
+bool sl_pipeline_paused(const sl_pipeline_t *p)
+{
+    return atomic_load(&((sl_pipeline_t *)p)->paused);
+}
+
+bool sl_pipeline_ready(sl_pipeline_t *p, char *why, size_t why_size)
+{
+    sl_pstate_t st = sl_pipeline_state(p);
+    if (st != SL_PSTATE_RUNNING) {
+        snprintf(why, why_size, "pipeline is %s%s%s", sl_pstate_name(st),
+                 p->last_error[0] ? ": " : "", p->last_error);
+        return false;
+    }
+    if (!atomic_load(&p->source_connected)) {
+        snprintf(why, why_size, "source not connected");
+        return false;
+    }
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < p->nsinks; i++) {
+        bool c = atomic_load(&p->sinks[i].connected);
+        up += c;
+        bool needed = p->spec->commit_mode == SL_COMMIT_ALL ||
+                      (p->spec->commit_mode == SL_COMMIT_REQUIRED &&
+                       sl_sink_spec_common(p->sinks[i].spec)->required);
+        if (needed && !c) {
+            snprintf(why, why_size, "sink %s not connected",
+                     sl_sink_spec_common(p->sinks[i].spec)->id);
+            return false;
+        }
+    }
+    if (p->spec->commit_mode == SL_COMMIT_QUORUM && (int64_t)up < p->spec->quorum) {
+        snprintf(why, why_size, "only %u sinks connected, quorum is %lld", up,
+                 (long long)p->spec->quorum);
+        return false;
+    }
+    return true;
 }

@@ -21,6 +21,28 @@ typedef enum {
     SL_PSTATE_FAILED,
 } sl_pstate_t;
 
+/* Fixed-bucket histogram (Prometheus style: cumulative buckets rendered by the caller). */
+#define SL_HIST_BUCKETS 12
+typedef struct sl_hist {
+    uint64_t count[SL_HIST_BUCKETS + 1];   /* per bucket, last = +Inf */
+    double   sum;
+    uint64_t n;
+} sl_hist_t;
+
+extern const double sl_batch_size_buckets[SL_HIST_BUCKETS];    /* events */
+extern const double sl_latency_buckets[SL_HIST_BUCKETS];       /* seconds */
+
+typedef struct sl_sink_stats {
+    const char *id;
+    bool     required;
+    bool     connected;
+    uint64_t events;           /* events delivered */
+    uint64_t batches;
+    uint64_t retries;
+    uint64_t errors;
+    uint64_t gave_up;
+} sl_sink_stats_t;
+
 typedef struct sl_pipeline_stats {
     uint64_t events_in;        /* events submitted for delivery */
     uint64_t events_out;       /* events in committed batches */
@@ -29,6 +51,12 @@ typedef struct sl_pipeline_stats {
     uint64_t sink_retries;
     uint64_t sink_errors;
     uint64_t sink_gave_up;     /* batches a non-needed sink abandoned */
+    uint32_t inflight;         /* batches between submit and release (queue depth) */
+    uint64_t ckpt_commit_us;   /* wall time the checkpoint last moved (0: never) */
+    uint64_t lag_us;           /* now - commit time of the oldest undelivered event */
+    double   processor_seconds;
+    sl_hist_t batch_size;
+    sl_hist_t latency;         /* source commit -> commit policy met, per batch */
 } sl_pipeline_stats_t;
 
 /* ---- lifecycle (control thread) -------------------------------------------------- */
@@ -46,6 +74,15 @@ int  sl_pipeline_join(sl_pipeline_t *p);
 void sl_pipeline_free(sl_pipeline_t *p);
 
 sl_pstate_t sl_pipeline_state(const sl_pipeline_t *p);
+const char *sl_pstate_name(sl_pstate_t st);
+/* Per-sink counters; i < spec->nsinks. */
+void sl_pipeline_get_sink_stats(sl_pipeline_t *p, size_t i, sl_sink_stats_t *out);
+/* Pause: the source stops reading (keeping its connection) once the complete
+ * transactions it holds are submitted; in-flight batches finish and checkpoint. */
+void sl_pipeline_set_paused(sl_pipeline_t *p, bool paused);
+bool sl_pipeline_paused(const sl_pipeline_t *p);
+/* Source connected and every required sink open (readiness). why: reason when not. */
+bool sl_pipeline_ready(sl_pipeline_t *p, char *why, size_t why_size);
 /* True once every pipeline thread has returned (join will not block). */
 bool sl_pipeline_is_finished(const sl_pipeline_t *p);
 const char *sl_pipeline_last_error(sl_pipeline_t *p);   /* "" when none */

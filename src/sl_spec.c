@@ -363,6 +363,7 @@ sl_spec_t *sl_spec_from_tree(json_t *tree, sl_errs_t *errs)
     size_t before = errs->n;
     sl_spec_t *spec = sl_calloc(1, sizeof(*spec));
     spec->tree = json_incref(tree);
+    spec->expanded = json_array();
 
     if (!json_is_object(tree)) {
         sl_errs_add(errs, NULL, "%s", json_is_null(tree) || !tree
@@ -410,10 +411,17 @@ sl_spec_t *sl_spec_parse(const char *text, size_t len, const char *origin, sl_er
         sl_errs_add(errs, origin, "spec is larger than %u bytes", SL_SPEC_MAX_BYTES);
         return NULL;
     }
-    json_t *tree = sl_yaml_parse(text, len, origin, errs);
+    json_t *expanded = NULL;
+    json_t *tree = sl_yaml_parse_ex(text, len, origin, errs, &expanded);
     if (!tree) return NULL;
     sl_spec_t *spec = sl_spec_from_tree(tree, errs);
     json_decref(tree);
+    if (spec) {
+        json_decref(spec->expanded);
+        spec->expanded = expanded;
+    } else {
+        json_decref(expanded);
+    }
     return spec;
 }
 
@@ -464,5 +472,6 @@ void sl_spec_free(sl_spec_t *spec)
     }
     free(spec->sinks);
     json_decref(spec->tree);
+    json_decref(spec->expanded);
     free(spec);
 }

@@ -55,7 +55,15 @@ typedef struct sl_spec {
     int64_t          quorum;
 
     json_t *tree;              /* the expanded document (owned) */
+    json_t *expanded;          /* array of field paths filled from ${VAR} (owned, may be
+                                  empty); masked in API output */
 } sl_spec_t;
+
+/* A copy of spec->tree safe to show: values from ${VAR}, keys flagged SL_CF_SECRET,
+ * password-like keys and passwords inside DSNs/URIs replaced by "****". */
+json_t *sl_spec_redacted(const sl_spec_t *spec);
+/* Mask the password inside a libpq DSN or a scheme://user:pass@host URI (new string). */
+char *sl_mask_dsn(const char *s);
 
 /* Parse and validate. `origin` names the input in messages (a file name, "request body").
  * Returns NULL when any error was found; every error is in errs. */
@@ -68,6 +76,10 @@ void sl_spec_free(sl_spec_t *spec);
 /* Parse YAML (a superset of the JSON we accept) into a jansson tree, expanding ${VAR} in
  * scalars. Aliases/anchors and duplicate keys are errors. NULL + errs on failure. */
 json_t *sl_yaml_parse(const char *text, size_t len, const char *origin, sl_errs_t *errs);
+/* Same, also returning (when non-NULL) a new array of the field paths whose values came
+ * from ${VAR} expansion (they are masked in API output). */
+json_t *sl_yaml_parse_ex(const char *text, size_t len, const char *origin, sl_errs_t *errs,
+                         json_t **expanded);
 
 /* Expand ${VAR} and ${VAR:-default} in s; "$${" is a literal "${". Returns a new string,
  * or NULL with an error naming the variable appended at `path`. */

@@ -125,6 +125,16 @@ typedef struct yaml_frame {
     bool    dup;       /* that key is a duplicate: its value is parsed and dropped */
 } yaml_frame_t;
 
+/* Paths of values that ${VAR} expansion changed, collected for sl_yaml_parse_ex() (so
+ * the API can mask them); NULL when nobody asked. Per thread: a parse never spans threads. */
+static __thread json_t *sl_yaml_expanded;
+
+static void note_expanded(const char *path, const char *before, const char *after)
+{
+    if (sl_yaml_expanded && before && after && strcmp(before, after) != 0)
+        json_array_append_new(sl_yaml_expanded, json_string(path));
+}
+
 typedef struct yaml_ctx {
     const char   *origin;
     sl_errs_t    *errs;
@@ -154,18 +164,6 @@ static void yerr(yaml_ctx_t *ctx, size_t line, const char *path, const char *fmt
 
 /* Append the path of child `key` of parent to b: "parent.key", or parent["key"] when the
  * key would make the path ambiguous (same rule as sl_conf.c, so both name a field alike). */
-static void path_key(sl_buf_t *b, const char *parent, const char *key)
-{
-    bool plain = *key != '\0';
-    for (const char *p = key; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (!(c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-              (c >= 'A' && c <= 'Z')))
-            plain = false;
-    }
-    if (plain) sl_buf_printf(b, "%s%s%s", parent, *parent ? "." : "", key);
-    else sl_buf_printf(b, "%s[\"%s\"]", parent, key);
-}
 
 /* Path of the value that comes next in the current container. Caller frees. */
 static char *yaml_child_path(const yaml_ctx_t *ctx)
@@ -174,7 +172,7 @@ static char *yaml_child_path(const yaml_ctx_t *ctx)
     const yaml_frame_t *f = &ctx->stack[ctx->depth - 1];
     sl_buf_t b = SL_BUF_INIT;
     if (json_is_array(f->node)) sl_buf_printf(&b, "%s[%zu]", f->path, json_array_size(f->node));
-    else path_key(&b, f->path, f->key);
+    else sl_path_key(&b, f->path, f->key);
     return sl_buf_steal(&b);
 }
 
@@ -319,6 +317,7 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
     sl_buf_printf(&where, "%s:%zu%s%s", ctx->origin, line, *path ? ": " : "", path);
     char *text = sl_env_expand(val, sl_buf_cstr(&where), ctx->errs);
     sl_buf_free(&where);
+    note_expanded(path, val, text);
 
     json_t *v;
     bool plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -518,6 +517,7 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
     if (json_is_string(v)) {
         sl_buf_printf(&where, "%s%s%s", origin, *path ? ": " : "", path);
         char *text = sl_env_expand(json_string_value(v), sl_buf_cstr(&where), errs);
+        note_expanded(path, json_string_value(v), text);
         if (text && json_string_set(v, text) != 0)
             sl_errs_add(errs, sl_buf_cstr(&where),
                         "value is not valid UTF-8 after ${VAR} expansion");
@@ -535,7 +535,7 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_object_foreach(v, key, item) {
             sl_buf_reset(&where);
-            path_key(&where, path, key);
+            sl_path_key(&where, path, key);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }
     }
@@ -590,4 +590,16 @@ json_t *sl_yaml_parse(const char *text, size_t len, const char *origin, sl_errs_
         errs_move(errs, &yerrs);
     }
     return NULL;
+}
+
+json_t *sl_yaml_parse_ex(const char *text, size_t len, const char *origin, sl_errs_t *errs,
+                         json_t **expanded)
+{
+    json_t *paths = json_array();
+    sl_yaml_expanded = paths;
+    json_t *tree = sl_yaml_parse(text, len, origin, errs);
+    sl_yaml_expanded = NULL;
+    if (expanded && tree) *expanded = paths;
+    else json_decref(paths);
+    return tree;
 }

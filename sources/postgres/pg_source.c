@@ -736,8 +736,25 @@ static int sl_pg_handle_keepalive(sl_pg_source_t *s, const uint8_t *buf, size_t 
 /* Stream until stop or connection trouble. */
 static int sl_pg_stream(sl_pg_source_t *s)
 {
+    bool paused = false;
     for (;;) {
         if (sl_pipeline_stopping(s->p)) return SL_OK;
+        if (sl_pipeline_paused(s->p)) {
+            /* Stop reading (TCP pushes back on the walsender) but keep the connection
+             * and keep confirming; complete transactions go out and checkpoint. */
+            if (!paused) {
+                paused = true;
+                if (sl_emit_flush(s->p) != SL_OK) return SL_OK;
+                sl_info("paused: not reading from slot %s", s->conf->slot);
+            }
+            if (sl_pg_maybe_status(s) != SL_OK) return SL_AGAIN;
+            sl_pipeline_sleep(s->p, 100);
+            continue;
+        }
+        if (paused) {
+            paused = false;
+            sl_info("resumed reading from slot %s", s->conf->slot);
+        }
         char *buf = NULL;
         int r = PQgetCopyData(s->repl, &buf, 1);
         if (r > 0) {
@@ -871,6 +888,37 @@ static void sl_pg_destroy(void *src)
     free(s);
 }
 
+/* DELETE /pipelines/{name}?drop_slot=true: drop the slot (it must be inactive). */
+static int sl_pg_drop_state(const void *conf, char *errstr, size_t errstr_size)
+{
+    const sl_pg_conf_t *c = conf;
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+    const char *vals[] = {c->dsn, "sluice-drop-slot", "10", NULL};
+    PGconn *conn = PQconnectdbParams(keys, vals, 1);
+    char m[SL_ERRSTR_SIZE];
+    if (PQstatus(conn) != CONNECTION_OK) {
+        sl_err(errstr, errstr_size, "cannot connect to drop slot %s: %s", c->slot,
+               sl_pg_msg(conn, m, sizeof(m)));
+        PQfinish(conn);
+        return SL_ERR;
+    }
+    const char *params[] = {c->slot};
+    PGresult *res = PQexecParams(conn, "SELECT pg_drop_replication_slot(slot_name) FROM "
+                                 "pg_replication_slots WHERE slot_name = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
+    int rc = SL_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sl_err(errstr, errstr_size, "dropping slot %s: %s", c->slot,
+               sl_pg_msg(conn, m, sizeof(m)));
+        rc = SL_ERR;
+    } else if (PQntuples(res) == 1) {
+        sl_info("dropped replication slot %s", c->slot);
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return rc;
+}
+
 const sl_source_ops_t sl_source_postgres = {
     .type = "postgres",
     .conf = sl_pg_conf_defs,
@@ -880,4 +928,5 @@ const sl_source_ops_t sl_source_postgres = {
     .run = sl_pg_run,
     .ack = sl_pg_ack,
     .destroy = sl_pg_destroy,
+    .drop_state = sl_pg_drop_state,
 };
