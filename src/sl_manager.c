@@ -27,6 +27,13 @@
 typedef enum { SL_WANT_RUNNING = 0, SL_WANT_PAUSED, SL_WANT_STOPPED } sl_want_t;
 static const char *const sl_want_names[] = {"running", "paused", "stopped"};
 
+/* Counters of earlier runtimes of a pipeline (it restarts on patch, stop/start, failure)
+ * so the reported counters stay monotonic for the life of the process. */
+typedef struct sl_sink_base {
+    char    *id;
+    uint64_t events, batches, retries, errors, gave_up;
+} sl_sink_base_t;
+
 typedef struct sl_managed {
     char            *name;
     pthread_mutex_t  op;
@@ -36,6 +43,9 @@ typedef struct sl_managed {
     sl_want_t        want;
     char             last_error[SL_ERRSTR_SIZE];
     uint64_t         restarts;
+    sl_pipeline_stats_t base;          /* summed counters of stopped runtimes */
+    sl_sink_base_t  *sink_base;
+    size_t           nsink_base;
     uint64_t         next_restart_us;   /* monotonic; 0: now */
     unsigned         backoff_ms;
     /* guarded by m->lock */
@@ -128,6 +138,8 @@ static sl_managed_t *sl_find_ref(sl_manager_t *m, const char *name)
 
 static void sl_managed_free(sl_managed_t *mp)
 {
+    for (size_t i = 0; i < mp->nsink_base; i++) free(mp->sink_base[i].id);
+    free(mp->sink_base);
     if (mp->pl) sl_pipeline_free(mp->pl);
     if (mp->spec) sl_spec_free(mp->spec);
     pthread_mutex_destroy(&mp->op);
@@ -214,6 +226,60 @@ static int sl_persist(sl_manager_t *m, sl_managed_t *mp, char *errstr, size_t er
 /* Lifecycle (op lock held)                                                          */
 /* ================================================================================= */
 
+static sl_sink_base_t *sl_sink_base(sl_managed_t *mp, const char *id)
+{
+    for (size_t i = 0; i < mp->nsink_base; i++)
+        if (!strcmp(mp->sink_base[i].id, id)) return &mp->sink_base[i];
+    mp->sink_base = sl_realloc(mp->sink_base, (mp->nsink_base + 1) * sizeof(*mp->sink_base));
+    sl_sink_base_t *b = &mp->sink_base[mp->nsink_base++];
+    memset(b, 0, sizeof(*b));
+    b->id = sl_strdup(id);
+    return b;
+}
+
+static void sl_hist_add(sl_hist_t *to, const sl_hist_t *from)
+{
+    for (int i = 0; i <= SL_HIST_BUCKETS; i++) to->count[i] += from->count[i];
+    to->sum += from->sum;
+    to->n += from->n;
+}
+
+/* Counters of the current runtime plus those of earlier ones (op lock held). */
+static void sl_total_stats(sl_managed_t *mp, sl_pipeline_stats_t *st)
+{
+    sl_pipeline_stats_t cur = {0};
+    if (mp->pl) sl_pipeline_get_stats(mp->pl, &cur);
+    *st = cur;
+    st->events_in += mp->base.events_in;
+    st->events_out += mp->base.events_out;
+    st->batches += mp->base.batches;
+    st->tx += mp->base.tx;
+    st->sink_retries += mp->base.sink_retries;
+    st->sink_errors += mp->base.sink_errors;
+    st->sink_gave_up += mp->base.sink_gave_up;
+    st->processor_seconds += mp->base.processor_seconds;
+    sl_hist_add(&st->batch_size, &mp->base.batch_size);
+    sl_hist_add(&st->latency, &mp->base.latency);
+    if (!st->ckpt_commit_us) st->ckpt_commit_us = mp->base.ckpt_commit_us;
+}
+
+static void sl_total_sink_stats(sl_managed_t *mp, size_t i, sl_sink_stats_t *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (mp->pl) sl_pipeline_get_sink_stats(mp->pl, i, ss);
+    const char *id = sl_sink_spec_common(&mp->spec->sinks[i])->id;
+    ss->id = id;
+    ss->required = sl_sink_spec_common(&mp->spec->sinks[i])->required;
+    for (size_t k = 0; k < mp->nsink_base; k++)
+        if (!strcmp(mp->sink_base[k].id, id)) {
+            ss->events += mp->sink_base[k].events;
+            ss->batches += mp->sink_base[k].batches;
+            ss->retries += mp->sink_base[k].retries;
+            ss->errors += mp->sink_base[k].errors;
+            ss->gave_up += mp->sink_base[k].gave_up;
+        }
+}
+
 static void sl_stop_locked(sl_managed_t *mp)
 {
     if (!mp->pl) return;
@@ -221,6 +287,22 @@ static void sl_stop_locked(sl_managed_t *mp)
     if (sl_pipeline_join(mp->pl) != SL_OK)
         snprintf(mp->last_error, sizeof(mp->last_error), "%s",
                  sl_pipeline_last_error(mp->pl));
+    /* Keep this runtime's counters. */
+    sl_pipeline_stats_t total;
+    sl_total_stats(mp, &total);
+    total.inflight = 0;
+    total.lag_us = 0;
+    mp->base = total;
+    for (size_t i = 0; i < mp->spec->nsinks; i++) {
+        sl_sink_stats_t ss;
+        sl_pipeline_get_sink_stats(mp->pl, i, &ss);
+        sl_sink_base_t *b = sl_sink_base(mp, ss.id);
+        b->events += ss.events;
+        b->batches += ss.batches;
+        b->retries += ss.retries;
+        b->errors += ss.errors;
+        b->gave_up += ss.gave_up;
+    }
     sl_pipeline_free(mp->pl);
     mp->pl = NULL;
 }
@@ -317,11 +399,9 @@ static json_t *sl_ckpt_view(sl_manager_t *m, sl_managed_t *mp)
         at_us = (uint64_t)json_integer_value(json_object_get(file, "committed_at_us"));
         json_decref(file);
     }
-    if (mp->pl) {
-        sl_pipeline_stats_t st;
-        sl_pipeline_get_stats(mp->pl, &st);
-        if (st.ckpt_commit_us) at_us = st.ckpt_commit_us;
-    }
+    sl_pipeline_stats_t st;
+    sl_total_stats(mp, &st);
+    if (st.ckpt_commit_us) at_us = st.ckpt_commit_us;
     if (!position) return json_null();
     json_t *v = json_object();
     json_object_set_new(v, "position", position);
@@ -337,9 +417,8 @@ static json_t *sl_stats_view(sl_managed_t *mp)
 {
     json_t *v = json_object();
     json_object_set_new(v, "restarts", json_integer((json_int_t)mp->restarts));
-    if (!mp->pl) return v;
     sl_pipeline_stats_t st;
-    sl_pipeline_get_stats(mp->pl, &st);
+    sl_total_stats(mp, &st);
     json_object_set_new(v, "events_in", json_integer((json_int_t)st.events_in));
     json_object_set_new(v, "events_out", json_integer((json_int_t)st.events_out));
     json_object_set_new(v, "batches", json_integer((json_int_t)st.batches));
@@ -352,7 +431,7 @@ static json_t *sl_stats_view(sl_managed_t *mp)
     json_t *sinks = json_array();
     for (size_t i = 0; i < mp->spec->nsinks; i++) {
         sl_sink_stats_t ss;
-        sl_pipeline_get_sink_stats(mp->pl, i, &ss);
+        sl_total_sink_stats(mp, i, &ss);
         json_array_append_new(sinks, json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:I}",
                                                "id", ss.id, "required", ss.required,
                                                "connected", ss.connected,
@@ -933,21 +1012,16 @@ void sl_manager_metrics(sl_manager_t *m, sl_buf_t *o)
         row->status = sl_status_locked(mp);
         row->nsinks = mp->spec->nsinks;
         row->sinks = sl_calloc(row->nsinks ? row->nsinks : 1, sizeof(*row->sinks));
+        sl_total_stats(mp, &row->st);
+        for (size_t k = 0; k < row->nsinks; k++) sl_total_sink_stats(mp, k, &row->sinks[k]);
         if (mp->pl) {
             row->running = true;
-            sl_pipeline_get_stats(mp->pl, &row->st);
-            for (size_t k = 0; k < row->nsinks; k++)
-                sl_pipeline_get_sink_stats(mp->pl, k, &row->sinks[k]);
             char *ck = sl_pipeline_checkpoint_json(mp->pl);
             json_t *pos = ck ? json_loads(ck, 0, NULL) : NULL;
             json_t *lsn = pos ? json_object_get(pos, "lsn_int") : NULL;
             if (json_is_integer(lsn)) row->ckpt_lsn = (uint64_t)json_integer_value(lsn);
             if (pos) json_decref(pos);
             free(ck);
-        } else {
-            for (size_t k = 0; k < row->nsinks; k++) {
-                row->sinks[k].id = sl_sink_spec_common(&mp->spec->sinks[k])->id;
-            }
         }
         /* sink ids point into the spec: copy them while the op lock pins it */
         for (size_t k = 0; k < row->nsinks; k++)

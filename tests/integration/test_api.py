@@ -311,6 +311,11 @@ def test_metrics_exposition():
     for line in text.splitlines():
         check(line.startswith("#") or re.match(r'^[a-z_]+(\{[^}]*\})? [-0-9.e+Inf]+$', line),
               "exposition line: %r" % line)
+    # counters survive a restart of the pipeline (patch)
+    eq(srv.req("PATCH", "/pipelines/api-met", {"spec": {"batch": {"max_events": 5}}})[0], 200)
+    wait_status(srv, "api-met", "running")
+    check(re.search(r'sluice_events_committed_total\{pipeline="api-met"\} 30\b', metrics()),
+          "counter carried over a restart")
     srv.req("DELETE", "/pipelines/api-met?drop_slot=true")
     srv.stop()
 
