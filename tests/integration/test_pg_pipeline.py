@@ -387,7 +387,8 @@ def test_stop_with_a_required_sink_down_gives_up_after_the_stop_timeout():
     # the WAL position inside the transaction, before its commit record
     pre_commit = psql("begin; insert into it_stuck select generate_series(1, 100); "
                       "select pg_current_wal_insert_lsn(); commit;")
-    s.wait_log("delivery failed")
+    s.wait_log("cannot connect|delivery failed")
+    time.sleep(1.0)   # let the source read the transaction and submit its batch
     t0 = time.monotonic()
     s.signal(signal.SIGTERM)
     eq(s.wait(20), 0, "stop completes")
