@@ -17,6 +17,8 @@ SL_DEPS_PKGS=(
     redis-tools kcat
     # tools the scripts use (runuser: util-linux; timeout/mktemp: coreutils; pgrep: procps)
     yamllint jq python3 procps util-linux coreutils
+    # Helm chart tests (tests/helm): a template renderer built offline in GOPATH mode
+    golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )
 
 # Print the packages of "$@" that are not fully installed, one per line.

@@ -344,6 +344,55 @@ def test_pipelines_dir_applied_at_startup_idempotently():
     srv.stop()
 
 
+def test_failing_pipeline_is_isolated_and_retried():
+    psql("drop table if exists api_ok; create table api_ok (id int primary key)")
+    out = sltest.tmpdir("out")
+    srv = Server()
+    eq(srv.req("POST", "/pipelines", pg_spec("api-ok", "api_ok", out))[0], 201)
+    eq(srv.req("POST", "/pipelines", pg_spec("api-bad", "no_such_table_x", out))[0], 201)
+    bad = wait_status(srv, "api-bad", "failed")
+    check("no_such_table_x" in (bad["last_error"] or ""), bad)
+    st, body = srv.req("GET", "/readyz")
+    eq(st, 503)
+    reasons = {p["name"]: p.get("reason") for p in body["pipelines"]}
+    check(reasons["api-bad"] and not reasons["api-ok"], body)
+    psql("insert into api_ok select generate_series(1, 20)")
+    wait_until(lambda: len(ids(out, "api_ok")) >= 20, 20, what="healthy pipeline delivers")
+    # fix the cause: the supervisor restarts it by itself
+    psql("create table no_such_table_x (id int primary key)")
+    wait_status(srv, "api-bad", "running", timeout=30)
+    check(srv.req("GET", "/pipelines/api-bad")[1]["stats"]["restarts"] >= 1, "restarted")
+    for n in ("api-ok", "api-bad"):
+        srv.req("DELETE", "/pipelines/%s?drop_slot=true" % n)
+    psql("drop table no_such_table_x")
+    srv.stop()
+
+
+def test_config_file_environment_and_flag_precedence():
+    d = sltest.tmpdir("cfg")
+    cfg = os.path.join(d, "sluice.yaml")
+    with open(cfg, "w") as f:
+        f.write("listen: 127.0.0.1:0\ndata_dir: %s/from-file\nlog_level: debug\n" % d)
+    # config file beats the environment
+    s = sltest.Sluice(["serve", "--config", cfg], env={"SLUICE_DATA_DIR": d + "/from-env"})
+    s.wait_log(r"listening on .*data dir %s/from-file" % re.escape(d))
+    s.stop()
+    # a flag beats the config file
+    s = sltest.Sluice(["serve", "--config", cfg, "--data-dir", d + "/from-flag"])
+    s.wait_log(r"listening on .*data dir %s/from-flag" % re.escape(d))
+    s.stop()
+    # the environment beats the default
+    s = sltest.Sluice(["serve", "--listen", "127.0.0.1:0"], env={"SLUICE_DATA_DIR": d + "/env"})
+    s.wait_log(r"listening on .*data dir %s/env" % re.escape(d))
+    s.stop()
+    # unknown config keys are errors naming them
+    with open(cfg, "w") as f:
+        f.write("listen: 127.0.0.1:0\nbogus_key: 1\n")
+    s = sltest.Sluice(["serve", "--config", cfg])
+    eq(s.wait(10), 2)
+    check("bogus_key" in s.log(), s.log())
+
+
 def test_malformed_requests_never_crash_or_hang():
     srv = Server()
     bodies = [b"{", b'{"metadata":', b"[" * 100000, b"{" * 5000, b"\xff\xfe\x00garbage",
