@@ -93,7 +93,8 @@ spec:
   source:
     type: postgres
     config: {id: pg, dsn: "$SL_PG_DSN", slot: $2, publication: bench_pub,
-             tables: [public.bench], create_publication: false, create_slot: false}
+             tables: [public.bench], create_publication: false, create_slot: false,
+             snapshot: never}
   sinks:
 $3
 YAML

@@ -119,7 +119,8 @@ static int sl_cmd_run(const char *path, const char *data_dir)
     int signals = 0;
     for (;;) {
         sl_pstate_t st = sl_pipeline_state(p);
-        if (st == SL_PSTATE_FAILED || st == SL_PSTATE_STOPPED) break;
+        if (st == SL_PSTATE_FAILED || st == SL_PSTATE_STOPPED || sl_pipeline_is_finished(p))
+            break;   /* failed, or the source finished by itself (snapshot initial_only) */
         struct timespec ts = {0, 200 * 1000000L};
         int sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {

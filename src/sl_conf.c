@@ -448,6 +448,14 @@ static bool conf_value(const sl_conf_def_t *d, json_t *v, void *field, const cha
         return ok;
     }
     case SL_CT_OBJ:
+        if ((d->flags & SL_CF_SHORTHAND) && (json_is_string(v) || json_is_boolean(v))) {
+            /* `key: value` stands for `key: {<first sub-key>: value}` */
+            json_t *obj = json_object();
+            json_object_set(obj, d->sub[0].key, v);
+            bool ok = conf_walk(d->sub, obj, field, path, errs, false) == SL_OK;
+            json_decref(obj);
+            return ok;
+        }
         if (!json_is_object(v)) {
             sl_errs_add(errs, path, "must be a mapping (got %s)", conf_kind(v));
             conf_walk(d->sub, NULL, field, path, errs, true);

@@ -51,6 +51,7 @@ typedef enum {
 #define SL_CF_REQUIRED 0x1   /* missing key is an error */
 #define SL_CF_SECRET   0x2   /* value is masked in logs and API output */
 #define SL_CF_NONEMPTY 0x4   /* STR/STRLIST/STRMAP must not be empty */
+#define SL_CF_SHORTHAND 0x8  /* OBJ: a scalar stands for {<first sub-key>: scalar} */
 
 typedef struct sl_conf_def sl_conf_def_t;
 

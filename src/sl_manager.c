@@ -258,6 +258,7 @@ static void sl_total_stats(sl_managed_t *mp, sl_pipeline_stats_t *st)
     st->sink_errors += mp->base.sink_errors;
     st->sink_gave_up += mp->base.sink_gave_up;
     st->processor_seconds += mp->base.processor_seconds;
+    st->snapshot_rows += mp->base.snapshot_rows;
     sl_hist_add(&st->batch_size, &mp->base.batch_size);
     sl_hist_add(&st->latency, &mp->base.latency);
     if (!st->ckpt_commit_us) st->ckpt_commit_us = mp->base.ckpt_commit_us;
@@ -428,6 +429,7 @@ static json_t *sl_stats_view(sl_managed_t *mp)
     json_object_set_new(v, "inflight_batches", json_integer(st.inflight));
     json_object_set_new(v, "lag_seconds", json_real((double)st.lag_us / 1e6));
     json_object_set_new(v, "processor_seconds", json_real(st.processor_seconds));
+    json_object_set_new(v, "snapshot_rows", json_integer((json_int_t)st.snapshot_rows));
     json_t *sinks = json_array();
     for (size_t i = 0; i < mp->spec->nsinks; i++) {
         sl_sink_stats_t ss;
@@ -1092,7 +1094,8 @@ void sl_manager_metrics(sl_manager_t *m, sl_buf_t *o)
                     "Batches between submit and release.", row->st.inflight);
     SL_PER_PIPELINE("sluice_processor_seconds_total", "counter",
                     "Time spent in processors.", row->st.processor_seconds);
-    SL_PER_PIPELINE("sluice_snapshot_rows_total", "counter", "Snapshot rows read.", 0);
+    SL_PER_PIPELINE("sluice_snapshot_rows_total", "counter", "Snapshot rows read.",
+                    row->st.snapshot_rows);
     sl_metric_head(o, "sluice_pipeline_state", "gauge",
                    "1 for the pipeline's current state.");
     static const char *const states[] = {"starting", "running", "paused", "stopping",

@@ -982,6 +982,10 @@ static void *sl_source_thread(void *arg)
     sl_log_set_thread_ctx(p->spec->name);
     atomic_store(&p->state, SL_PSTATE_RUNNING);
     int rc = p->spec->source_ops->run(p->src, err, sizeof(err));
+    if (rc == SL_OK && !atomic_load(&p->stop)) {
+        /* The source finished by itself (e.g. snapshot mode initial_only). */
+        sl_pipeline_request_stop(p);
+    }
     if (rc != SL_OK) {
         sl_error("source failed: %s", err);
         sl_pipeline_fail(p, "source: %s", err);
@@ -1161,6 +1165,13 @@ void sl_pipeline_get_sink_stats(sl_pipeline_t *p, size_t i, sl_sink_stats_t *out
     out->retries = s->retries;
     out->errors = s->errors;
     out->gave_up = s->gave_up;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void sl_pipeline_add_snapshot_rows(sl_pipeline_t *p, uint64_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    p->stats.snapshot_rows += n;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -55,6 +55,7 @@ typedef struct sl_pipeline_stats {
     uint64_t ckpt_commit_us;   /* wall time the checkpoint last moved (0: never) */
     uint64_t lag_us;           /* now - commit time of the oldest undelivered event */
     double   processor_seconds;
+    uint64_t snapshot_rows;    /* snapshot rows read by the source */
     sl_hist_t batch_size;
     sl_hist_t latency;         /* source commit -> commit policy met, per batch */
 } sl_pipeline_stats_t;
@@ -137,6 +138,9 @@ bool sl_emit_all_committed(sl_pipeline_t *p);
 /* Wait (calling the idle hook) until every submitted batch is released, up to
  * timeout_ms. SL_OK when drained, SL_AGAIN on timeout or abort. */
 int  sl_emit_drain(sl_pipeline_t *p, unsigned timeout_ms);
+
+/* Count snapshot rows read (progress metric). */
+void sl_pipeline_add_snapshot_rows(sl_pipeline_t *p, uint64_t n);
 
 /* Mark the source connected / disconnected (readiness, logs). */
 void sl_pipeline_set_source_connected(sl_pipeline_t *p, bool connected);

@@ -150,6 +150,9 @@ typedef struct sl_pg_envctx {
     int64_t     commit_ts_pg_us;   /* BEGIN commit time (PG epoch) */
     uint64_t    now_unix_us;       /* processing time for top-level ts_* */
     uint64_t    total_order;       /* incremented for each event of the transaction */
+    /* Snapshot rows (pg_snapshot.c): when set, INSERT messages are encoded as op "r" with
+     * source.snapshot = this value ("true", "first", "last") and transaction null. */
+    const char *snapshot;
 } sl_pg_envctx_t;
 
 /* Encode one INSERT/UPDATE/DELETE message into out: first the key JSON, then the value

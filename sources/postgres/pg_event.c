@@ -153,7 +153,9 @@ static void sl_pg_envelope_tail(sl_buf_t *out, sl_pg_envctx_t *ctx, sl_pg_relati
     sl_pg_json_cstr_or_null(out, ctx->pipeline);
     sl_buf_puts(out, ",\"ts_ms\":");
     sl_pg_json_ms(out, commit_us);
-    sl_buf_puts(out, ",\"snapshot\":\"false\",\"db\":");
+    sl_buf_puts(out, ",\"snapshot\":\"");
+    sl_buf_puts(out, ctx->snapshot ? ctx->snapshot : "false");
+    sl_buf_puts(out, "\",\"db\":");
     sl_pg_json_cstr_or_null(out, ctx->db);
     /* Debezium writes sequence as a string holding a JSON array of two decimal strings:
      * the previous transaction's commit LSN (null before the first) and this LSN. */
@@ -187,6 +189,11 @@ static void sl_pg_envelope_tail(sl_buf_t *out, sl_pg_envctx_t *ctx, sl_pg_relati
     sl_json_i64(out, now_us);
     sl_buf_puts(out, ",\"ts_ns\":");
     sl_pg_json_ns(out, now_us);
+    if (ctx->snapshot) {
+        /* Debezium writes no transaction block for snapshot reads. */
+        sl_buf_puts(out, ",\"transaction\":null}");
+        return;
+    }
     sl_buf_puts(out, ",\"transaction\":{\"id\":\"");
     sl_json_u64(out, ctx->xid);
     sl_buf_putc(out, ':');
@@ -213,7 +220,7 @@ void sl_pg_encode_change(sl_buf_t *out, sl_pg_envctx_t *ctx, const sl_pg_msg_t *
     *shard_len = 0;
     switch (rel ? m->kind : 0) {
     case SL_PGM_INSERT:
-        op = 'c';
+        op = ctx->snapshot ? 'r' : 'c';
         after = &m->new_tuple;
         key_src = after;
         break;

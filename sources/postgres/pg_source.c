@@ -26,6 +26,7 @@
 #include "sl_log.h"
 #include "sl_json.h"
 #include "pg_decode.h"
+#include "pg_source.h"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -39,19 +40,25 @@
 
 /* ---- configuration --------------------------------------------------------------- */
 
-typedef struct sl_pg_conf {
-    char        *id;
-    char        *dsn;
-    char        *slot;
-    char        *publication;
-    sl_strlist_t tables;
-    bool         create_slot;
-    bool         create_publication;
-    int          snapshot;
-    char        *unavailable_value;
-} sl_pg_conf_t;
 
-static const char *const sl_pg_snapshot_modes[] = {"never", NULL};
+
+static const char *const sl_pg_snapshot_modes[] = {"initial", "never", "initial_only",
+                                                    "always", NULL};
+
+static const sl_conf_def_t sl_pg_snap_defs[] = {
+    {.key = "mode", .type = SL_CT_ENUM, .offset = offsetof(sl_pg_snap_conf_t, mode),
+     .def = "initial", .choices = sl_pg_snapshot_modes,
+     .doc = "initial (once, when there is no checkpoint), never, initial_only, always"},
+    {.key = "chunk_size", .type = SL_CT_INT,
+     .offset = offsetof(sl_pg_snap_conf_t, chunk_size), .def = "10000", .min = 1,
+     .max = 10000000, .doc = "rows per query"},
+    {.key = "max_parallel_tables", .type = SL_CT_INT,
+     .offset = offsetof(sl_pg_snap_conf_t, max_parallel_tables), .def = "2", .min = 1,
+     .max = 64, .doc = "tables read at once"},
+    {.key = "where", .type = SL_CT_STRMAP, .offset = offsetof(sl_pg_snap_conf_t, where),
+     .doc = "per-table filter: {\"schema.table\": \"SQL condition\"}"},
+    {.key = NULL},
+};
 
 static const char *sl_pg_check_ident(const void *field)
 {
@@ -84,8 +91,9 @@ static const sl_conf_def_t sl_pg_conf_defs[] = {
     {.key = "create_publication", .type = SL_CT_BOOL,
      .offset = offsetof(sl_pg_conf_t, create_publication), .def = "true",
      .doc = "create the publication (for exactly `tables`) when absent"},
-    {.key = "snapshot", .type = SL_CT_ENUM, .offset = offsetof(sl_pg_conf_t, snapshot),
-     .def = "never", .choices = sl_pg_snapshot_modes, .doc = "initial snapshot mode"},
+    {.key = "snapshot", .type = SL_CT_OBJ, .offset = offsetof(sl_pg_conf_t, snapshot),
+     .flags = SL_CF_SHORTHAND, .sub = sl_pg_snap_defs,
+     .doc = "initial snapshot: a mode, or {mode, chunk_size, max_parallel_tables, where}"},
     {.key = "unavailable_value", .type = SL_CT_STR,
      .offset = offsetof(sl_pg_conf_t, unavailable_value),
      .def = "__debezium_unavailable_value", .doc = "placeholder for unchanged TOAST values"},
@@ -121,31 +129,7 @@ static void sl_pg_validate(const void *conf, const char *path, sl_errs_t *errs)
 
 /* ---- state ----------------------------------------------------------------------- */
 
-typedef struct sl_pg_source {
-    const sl_pg_conf_t *conf;
-    sl_pipeline_t      *p;
-    char              **tschema, **tname;   /* parsed `tables`; tname "*" = whole schema */
-    size_t              ntables;
 
-    PGconn             *repl;
-    PGconn             *sql;
-    sl_pg_decoder_t    *dec;
-    char               *db;
-    bool                ever_connected;
-
-    uint64_t            recv_lsn;          /* [src] */
-    uint64_t            last_commit_lsn;   /* [src] commit LSN of the last received tx */
-    _Atomic uint64_t    acked_lsn;         /* [any] set by ack() */
-    uint64_t            idle_lsn;          /* [src] */
-    uint64_t            sent_flush_lsn;    /* [src] last flush position reported */
-    uint64_t            last_status_us;    /* [src] */
-    bool                skip_tx;           /* [src] resent transaction, already received */
-    bool                in_tx;
-    sl_pg_envctx_t      env;
-    sl_pos_t            pos;
-    char                err[SL_ERRSTR_SIZE];
-    char                sqlstate[6];       /* of the last failed query */
-} sl_pg_source_t;
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -156,7 +140,7 @@ static const char *sl_pg_sqlstate(const PGresult *res)
 }
 
 /* Trim libpq's trailing newline from an error message into buf. */
-static const char *sl_pg_msg(PGconn *c, char *buf, size_t n)
+const char *sl_pg_msg(PGconn *c, char *buf, size_t n)
 {
     snprintf(buf, n, "%s", c ? PQerrorMessage(c) : "no connection");
     size_t l = strlen(buf);
@@ -164,7 +148,7 @@ static const char *sl_pg_msg(PGconn *c, char *buf, size_t n)
     return buf;
 }
 
-static PGconn *sl_pg_connect(sl_pg_source_t *s, bool replication)
+PGconn *sl_pg_connect(sl_pg_source_t *s, bool replication)
 {
     char app[128];
     snprintf(app, sizeof(app), "sluice-%s", sl_pipeline_name(s->p));
@@ -183,7 +167,7 @@ static PGconn *sl_pg_connect(sl_pg_source_t *s, bool replication)
 }
 
 /* Run a query expecting tuples or a command result. NULL + s->err on failure. */
-static PGresult *sl_pg_query(sl_pg_source_t *s, PGconn *c, const char *sql, int nparams,
+PGresult *sl_pg_query(sl_pg_source_t *s, PGconn *c, const char *sql, int nparams,
                              const char *const *params)
 {
     PGresult *res = nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
@@ -203,10 +187,11 @@ static void sl_pg_disconnect(sl_pg_source_t *s)
     if (s->repl) PQfinish(s->repl);
     if (s->sql) PQfinish(s->sql);
     s->repl = s->sql = NULL;
+    s->streaming = false;
     sl_pipeline_set_source_connected(s->p, false);
 }
 
-static bool sl_pg_table_wanted(const sl_pg_source_t *s, const char *nsp, const char *rel)
+bool sl_pg_table_wanted(const sl_pg_source_t *s, const char *nsp, const char *rel)
 {
     for (size_t i = 0; i < s->ntables; i++) {
         if (strcmp(s->tschema[i], nsp) != 0) continue;
@@ -219,7 +204,7 @@ static bool sl_pg_table_wanted(const sl_pg_source_t *s, const char *nsp, const c
 
 /* Register mappings for column types the decoder does not know (enums, domains, arrays
  * of them) from pg_type. Failures leave the default (text as string). */
-static void sl_pg_resolve_types(sl_pg_source_t *s, sl_pg_relation_t *rel)
+void sl_pg_resolve_types(sl_pg_source_t *s, sl_pg_relation_t *rel)
 {
     for (uint16_t i = 0; i < rel->ncols; i++) {
         sl_pg_type_t t;
@@ -337,7 +322,7 @@ static uint64_t sl_pg_flush_lsn(sl_pg_source_t *s)
 /* Send a standby status update. SL_OK or SL_AGAIN (connection lost). */
 static int sl_pg_send_status(sl_pg_source_t *s, bool reply)
 {
-    if (!s->repl) return SL_OK;
+    if (!s->repl || !s->streaming) return SL_OK;
     uint64_t flush = sl_pg_flush_lsn(s);
     uint64_t write = s->recv_lsn > flush ? s->recv_lsn : flush;
     uint8_t msg[34];
@@ -518,6 +503,45 @@ static int sl_pg_ensure_slot(sl_pg_source_t *s, uint64_t *start)
     return SL_OK;
 }
 
+/* Run the initial snapshot when the mode asks for one (or one was interrupted); moves
+ * *start to the snapshot's consistent point. Sets s->finished for initial_only. */
+static int sl_pg_maybe_snapshot(sl_pg_source_t *s, uint64_t *start)
+{
+    int mode = s->conf->snapshot.mode;
+    char *cks = sl_pipeline_checkpoint_json(s->p);
+    json_t *ck = cks ? json_loads(cks, 0, NULL) : NULL;
+    free(cks);
+    json_t *resume = ck ? json_object_get(ck, "snapshot") : NULL;
+    bool todo;
+    if (mode == SL_PG_SNAP_NEVER) todo = false;
+    else if (resume) todo = true;
+    else if (mode == SL_PG_SNAP_ALWAYS) todo = !s->snapshot_done;
+    else todo = ck == NULL && !s->snapshot_done;   /* initial, initial_only */
+
+    int rc = SL_OK;
+    if (todo) {
+        uint64_t x = 0;
+        bool stopped = false;
+        s->ever_connected = true;   /* a snapshot interrupted by a lost connection resumes */
+        sl_pipeline_set_source_connected(s->p, true);
+        rc = sl_pg_snapshot(s, resume, &x, &stopped);
+        if (rc == SL_OK && stopped) s->finished = true;
+        if (rc == SL_OK && !stopped) {
+            s->snapshot_done = true;
+            if (x > *start) *start = x;
+            /* streaming starts at x: nothing before it has been received */
+            s->last_commit_lsn = 0;
+            s->recv_lsn = x;
+        }
+    }
+    if (rc == SL_OK && mode == SL_PG_SNAP_INITIAL_ONLY && !s->finished) {
+        sl_info("snapshot mode initial_only: snapshot done, stopping");
+        s->finished = true;
+    }
+    if (ck) json_decref(ck);
+    return rc;
+}
+
 /* Connect both connections and start streaming. SL_OK, SL_AGAIN, SL_ERR (fatal). */
 static int sl_pg_setup(sl_pg_source_t *s)
 {
@@ -574,6 +598,15 @@ static int sl_pg_setup(sl_pg_source_t *s)
     rc = sl_pg_ensure_slot(s, &start);
     if (rc != SL_OK) return rc;
 
+    /* A fresh decoder per session (the server resends Relation messages); the snapshot
+     * registers non-built-in types in it too. */
+    if (s->dec) sl_pg_decoder_free(s->dec);
+    s->dec = sl_pg_decoder_new(1);
+    sl_pg_decoder_set_relation_hook(s->dec, sl_pg_relation_hook, s);
+
+    rc = sl_pg_maybe_snapshot(s, &start);
+    if (rc != SL_OK || s->finished) return rc;
+
     char lsn[24];
     sl_pg_lsn_format(start, lsn);
     sl_buf_t q = SL_BUF_INIT;
@@ -594,11 +627,8 @@ static int sl_pg_setup(sl_pg_source_t *s)
     }
     PQclear(res);
 
-    /* A fresh decoder per session: the server resends Relation messages. */
-    if (s->dec) sl_pg_decoder_free(s->dec);
-    s->dec = sl_pg_decoder_new(1);
-    sl_pg_decoder_set_relation_hook(s->dec, sl_pg_relation_hook, s);
     s->ever_connected = true;
+    s->streaming = true;
     s->in_tx = s->skip_tx = false;
     s->last_status_us = sl_now_mono_us();
     sl_pipeline_set_source_connected(s->p, true);
@@ -837,6 +867,7 @@ static int sl_pg_run(void *src, char *errstr, size_t errstr_size)
     unsigned backoff = 500;
     while (!sl_pipeline_stopping(s->p)) {
         int rc = sl_pg_setup(s);
+        if (rc == SL_OK && s->finished) break;   /* initial_only, or stopped mid-snapshot */
         if (rc == SL_OK) {
             backoff = 500;
             rc = sl_pg_stream(s);
@@ -861,7 +892,7 @@ static int sl_pg_run(void *src, char *errstr, size_t errstr_size)
     sl_emit_flush(s->p);
     if (sl_emit_drain(s->p, sl_pipeline_stop_timeout_ms(s->p)) != SL_OK)
         sl_warn("stop: sinks did not finish in time; the last batches will be replayed");
-    if (s->repl) {
+    if (s->repl && s->streaming) {
         if (sl_pg_send_status(s, false) != SL_OK) sl_warn("%s", s->err);
         char lsn[24];
         sl_pg_lsn_format(sl_pg_flush_lsn(s), lsn);

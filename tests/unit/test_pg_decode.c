@@ -683,7 +683,8 @@ static void decode_any(sl_pg_decoder_t *d, const uint8_t *buf, size_t n, sl_buf_
         return;
     }
     if (m.kind != SL_PGM_INSERT && m.kind != SL_PGM_UPDATE && m.kind != SL_PGM_DELETE) return;
-    sl_pg_envctx_t ctx = {"fuzz", "db", "__debezium_unavailable_value", "id", 1, 2, 3, 4, 5, 0};
+    sl_pg_envctx_t ctx = {"fuzz", "db", "__debezium_unavailable_value", "id", 1, 2, 3, 4, 5, 0,
+                          NULL};
     uint32_t ko, kl, vo, vl;
     const char *sj;
     size_t sl;
