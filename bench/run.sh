@@ -109,6 +109,34 @@ echo "bench: sluice -> redis ..."
 read -r redis_s redis_rss < <(run_reader redis sl_redis ./sluice run "$w/redis.yaml" \
     --data-dir "$w/data") || exit 1
 
+# Snapshot: initial_only reads the table and exits by itself.
+SNAP_ROWS=${BENCH_SNAPSHOT_ROWS:-1000000}
+echo "bench: snapshot of a $SNAP_ROWS-row table -> file ..."
+"${PSQL[@]}" >/dev/null <<SQL
+CREATE TABLE snap_bench (id bigint PRIMARY KEY, v int NOT NULL, s text NOT NULL);
+INSERT INTO snap_bench SELECT g, g % 1000, 'row-' || g FROM generate_series(1, $SNAP_ROWS) g;
+CREATE PUBLICATION snap_pub FOR TABLE snap_bench;
+VACUUM ANALYZE snap_bench;
+SQL
+cat >"$w/snap.yaml" <<YAML
+metadata: {name: bench-snap}
+spec:
+  source:
+    type: postgres
+    config: {id: pg, dsn: "$SL_PG_DSN", slot: sl_snap, publication: snap_pub,
+             tables: [public.snap_bench], snapshot: {mode: initial_only, chunk_size: 20000}}
+  sinks:
+    - {type: file, config: {id: f, path: $w/snap.jsonl}}
+YAML
+t0=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$w/snap.rss" ./sluice run "$w/snap.yaml" --data-dir "$w/data" \
+    2>"$w/snap.log" || { echo "bench: snapshot failed"; tail "$w/snap.log"; exit 1; }
+t1=$(date +%s.%N)
+snap_s=$(echo "$t1 - $t0" | bc -l)
+snap_rss=$(tail -1 "$w/snap.rss")
+snap_lines=$(wc -l <"$w/snap.jsonl")
+"${PSQL[@]}" -c "SELECT pg_drop_replication_slot('sl_snap')" >/dev/null
+
 lines=$(wc -l <"$w/events.jsonl")
 xlen=$(redis-cli -p "$SL_REDIS_PORT" XLEN bench)
 rate() { echo "$ROWS / $1" | bc -l | xargs printf "%.0f"; }
@@ -124,6 +152,12 @@ report=$(cat <<TXT
 | sluice -> redis (XADD pipelined) | $(printf %.2f "$redis_s") | $redis_r | $(ratio "$redis_s") | $((redis_rss / 1024)) MB |
 
 Delivered: file $lines lines, redis $xlen entries (expected $ROWS each).
+
+| snapshot (initial_only, chunks of 20000) | seconds | rows/s | peak RSS |
+|---|---|---|---|
+| PostgreSQL $SNAP_ROWS rows -> file | $(printf %.2f "$snap_s") | $(echo "$SNAP_ROWS / $snap_s" | bc -l | xargs printf "%.0f") | $((snap_rss / 1024)) MB |
+
+Snapshot delivered $snap_lines lines (expected $SNAP_ROWS).
 TXT
 )
 echo
