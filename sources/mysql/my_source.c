@@ -1,0 +1,999 @@
+/*
+ * my_source.c - the MySQL / MariaDB binlog source (type "mysql").
+ *
+ * Reads the binary log as a replica does (MariaDB Connector/C's mariadb_rpl_* API; the
+ * raw events go to binlog_decode.c, which does no I/O), or replays local binlog files
+ * (`binlog_files`). Emits one event per row through sl_emit_*(), a transaction being
+ * GTID/BEGIN ... XID/COMMIT.
+ *
+ * Positions: "received" is the end (file, pos) of the last transaction handed to the
+ * batcher, with the GTID state through it; the checkpoint the committer persists is the
+ * same triple for the last transaction whose batches met the commit policy. A reconnect
+ * resumes from the received position (the batches in flight still get delivered), so it
+ * adds no duplicates; a restart resumes from the checkpoint. MySQL has no replication
+ * feedback, so ack() has nothing to tell the server.
+ *
+ * Schemas: column names, keys, signedness, ENUM/SET labels and charsets come from the
+ * TABLE_MAP optional metadata (binlog_row_metadata=FULL); what is missing is looked up in
+ * information_schema when a table is first mapped, and again after DDL on it.
+ *
+ * Thread: the pipeline's source thread.
+ */
+#include "sl_common.h"
+#include "sl_pipeline.h"
+#include "sl_log.h"
+#include "sl_json.h"
+#include "binlog_decode.h"
+
+#include <mysql.h>
+#include <mariadb_rpl.h>
+#include <errno.h>
+#include <ctype.h>
+#include <sys/stat.h>
+
+#define SL_MY_BACKOFF_MAX_MS 30000
+
+/* ---- configuration --------------------------------------------------------------- */
+
+typedef struct sl_my_conf {
+    char        *id;
+    char        *dsn;
+    int64_t      server_id;
+    sl_strlist_t tables;
+    char        *start;
+    sl_strlist_t binlog_files;
+    char        *schema_dsn;
+    int          snapshot;
+    int64_t      heartbeat_ms;
+} sl_my_conf_t;
+
+static const char *const sl_my_snapshot_modes[] = {"never", NULL};
+
+static const sl_conf_def_t sl_my_conf_defs[] = {
+    {.key = "id", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, id),
+     .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY, .doc = "source id"},
+    {.key = "dsn", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, dsn),
+     .flags = SL_CF_SECRET, .doc = "mysql://user:pass@host:port/db"},
+    {.key = "server_id", .type = SL_CT_INT, .offset = offsetof(sl_my_conf_t, server_id),
+     .min = 1, .max = 4294967295LL, .doc = "replica server id (default: from the name)"},
+    {.key = "tables", .type = SL_CT_STRLIST, .offset = offsetof(sl_my_conf_t, tables),
+     .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY, .doc = "db.table or db.* entries"},
+    {.key = "start", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, start),
+     .doc = "earliest, latest (default), file:pos, or a GTID set"},
+    {.key = "binlog_files", .type = SL_CT_STRLIST,
+     .offset = offsetof(sl_my_conf_t, binlog_files),
+     .doc = "local binlog files to replay instead of a server"},
+    {.key = "schema_dsn", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, schema_dsn),
+     .flags = SL_CF_SECRET, .doc = "server for schemas when replaying binlog_files"},
+    {.key = "snapshot", .type = SL_CT_ENUM, .offset = offsetof(sl_my_conf_t, snapshot),
+     .def = "never", .choices = sl_my_snapshot_modes, .doc = "initial snapshot mode"},
+    {.key = "heartbeat_ms", .type = SL_CT_INT, .offset = offsetof(sl_my_conf_t, heartbeat_ms),
+     .def = "200", .min = 10, .max = 60000, .doc = "server heartbeat when idle"},
+    {.key = NULL},
+};
+
+typedef struct sl_my_dsn {
+    char    *user, *pass, *host, *db;
+    unsigned port;
+} sl_my_dsn_t;
+
+static void sl_my_dsn_free(sl_my_dsn_t *d)
+{
+    free(d->user);
+    free(d->pass);
+    free(d->host);
+    free(d->db);
+    memset(d, 0, sizeof(*d));
+}
+
+static char *sl_pct_decode(const char *s, size_t n)
+{
+    char *o = sl_malloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            o[j++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            o[j++] = s[i];
+        }
+    }
+    o[j] = '\0';
+    return o;
+}
+
+/* mysql://[user[:pass]@]host[:port][/db] */
+static int sl_my_dsn_parse(const char *dsn, sl_my_dsn_t *d, char *errstr, size_t errstr_size)
+{
+    memset(d, 0, sizeof(*d));
+    const char *p = dsn;
+    if (strncmp(p, "mysql://", 8) == 0) p += 8;
+    else if (strncmp(p, "mariadb://", 10) == 0) p += 10;
+    else return sl_err(errstr, errstr_size, "dsn must start with mysql:// (got \"%.20s...\")", dsn);
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    const char *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@') at = q;
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        d->user = sl_pct_decode(p, (size_t)((colon ? colon : at) - p));
+        if (colon) d->pass = sl_pct_decode(colon + 1, (size_t)(at - colon - 1));
+        p = at + 1;
+    }
+    const char *colon = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == ':') colon = q;
+    d->host = sl_strndup(p, (size_t)((colon ? colon : end) - p));
+    d->port = 3306;
+    if (colon) {
+        char *e;
+        unsigned long port = strtoul(colon + 1, &e, 10);
+        if (e != end || port == 0 || port > 65535) {
+            sl_my_dsn_free(d);
+            return sl_err(errstr, errstr_size, "dsn: bad port");
+        }
+        d->port = (unsigned)port;
+    }
+    if (!*d->host) {
+        free(d->host);
+        d->host = sl_strdup("127.0.0.1");
+    }
+    if (slash && slash[1]) d->db = sl_pct_decode(slash + 1, strcspn(slash + 1, "?"));
+    if (!d->user) d->user = sl_strdup("root");
+    return SL_OK;
+}
+
+static void sl_my_validate(const void *conf, const char *path, sl_errs_t *errs)
+{
+    const sl_my_conf_t *c = conf;
+    char p[256];
+    if (!c->dsn && !c->binlog_files.n)
+        sl_errs_add(errs, path, "needs dsn (a server) or binlog_files (local files)");
+    if (c->dsn) {
+        sl_my_dsn_t d;
+        char err[SL_ERRSTR_SIZE];
+        snprintf(p, sizeof(p), "%s.dsn", path);
+        if (sl_my_dsn_parse(c->dsn, &d, err, sizeof(err)) != SL_OK)
+            sl_errs_add(errs, p, "%s", err);
+        sl_my_dsn_free(&d);
+    }
+    for (size_t i = 0; i < c->tables.n; i++) {
+        const char *t = c->tables.v[i];
+        const char *dot = strchr(t, '.');
+        if (!dot || dot == t || !dot[1] || strchr(dot + 1, '.')) {
+            snprintf(p, sizeof(p), "%s.tables[%zu]", path, i);
+            sl_errs_add(errs, p, "must be db.table or db.* (got \"%s\")", t);
+        }
+    }
+    if (c->start && strcmp(c->start, "earliest") && strcmp(c->start, "latest") &&
+        !strchr(c->start, ':') && !strchr(c->start, '-')) {
+        snprintf(p, sizeof(p), "%s.start", path);
+        sl_errs_add(errs, p, "must be earliest, latest, file:pos or a GTID set (got \"%s\")",
+                    c->start);
+    }
+}
+
+/* ---- state ----------------------------------------------------------------------- */
+
+typedef struct sl_my_source {
+    const sl_my_conf_t  *conf;
+    sl_pipeline_t       *p;
+    char               **tdb, **ttable;         /* parsed `tables`; "*" = whole db */
+    size_t               ntables;
+    sl_my_dsn_t          dsn;
+    MYSQL               *mysql;                 /* replication connection */
+    MYSQL               *meta;                  /* information_schema lookups */
+    MARIADB_RPL         *rpl;
+    sl_binlog_decoder_t *dec;
+    bool                 ever_connected;
+    bool                 mariadb;
+    bool                 finished;              /* binlog_files replayed */
+
+    /* received position: end of the last complete transaction [src] */
+    char                *file;                  /* current binlog file */
+    uint64_t             pos;                   /* position in it */
+    char                *recv_file;
+    uint64_t             recv_pos;
+    sl_buf_t             gtid_state;            /* MariaDB "d-s-n,..." / MySQL set text */
+
+    /* the open transaction */
+    bool                 in_tx;
+    char                 tx_gtid[96];
+    int64_t              tx_thread;
+    uint64_t             tx_seq;
+    uint64_t             tx_ts_us;
+    char                *query;                 /* ANNOTATE_ROWS / ROWS_QUERY text */
+    size_t               query_len;
+    sl_binlog_envctx_t   env;
+    sl_pos_t             posbuf;
+    char               **known;                 /* see sl_my_known() */
+    size_t               nknown;
+    char                 err[SL_ERRSTR_SIZE];
+} sl_my_source_t;
+
+static bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table)
+{
+    for (size_t i = 0; i < s->ntables; i++)
+        if (!strcmp(s->tdb[i], db) && (!strcmp(s->ttable[i], "*") || !strcmp(s->ttable[i], table)))
+            return true;
+    return false;
+}
+
+static void sl_set_str(char **dst, const char *s, size_t n)
+{
+    free(*dst);
+    *dst = sl_strndup(s, n);
+}
+
+/* ---- GTID state ------------------------------------------------------------------ */
+
+/* MariaDB: keep the last GTID per replication domain ("d-s-n" joined by ','). */
+static void sl_my_gtid_note_mariadb(sl_my_source_t *s, const char *gtid)
+{
+    const char *dash = strchr(gtid, '-');
+    if (!dash) return;
+    size_t dl = (size_t)(dash - gtid) + 1;   /* "d-" */
+    sl_buf_t out = SL_BUF_INIT;
+    const char *cur = s->gtid_state.len ? sl_buf_cstr(&s->gtid_state) : "";
+    bool replaced = false;
+    while (*cur) {
+        size_t n = strcspn(cur, ",");
+        if (out.len) sl_buf_putc(&out, ',');
+        if (n >= dl && !strncmp(cur, gtid, dl)) {
+            sl_buf_puts(&out, gtid);
+            replaced = true;
+        } else {
+            sl_buf_put(&out, cur, n);
+        }
+        cur += n + (cur[n] == ',');
+    }
+    if (!replaced) {
+        if (out.len) sl_buf_putc(&out, ',');
+        sl_buf_puts(&out, gtid);
+    }
+    sl_buf_free(&s->gtid_state);
+    s->gtid_state = out;
+}
+
+/* ---- schemas from information_schema --------------------------------------------- */
+
+/* Tables whose schema is registered in the decoder ("db.table"), until DDL on them. */
+static bool sl_my_known(sl_my_source_t *s, const char *db, const char *table, bool add)
+{
+    sl_buf_t k = SL_BUF_INIT;
+    sl_buf_printf(&k, "%s.%s", db, table);
+    for (size_t i = 0; i < s->nknown; i++)
+        if (!strcmp(s->known[i], k.data)) {
+            sl_buf_free(&k);
+            return true;
+        }
+    if (add) {
+        s->known = sl_realloc(s->known, (s->nknown + 1) * sizeof(char *));
+        s->known[s->nknown++] = sl_buf_steal(&k);
+    }
+    sl_buf_free(&k);
+    return false;
+}
+
+static void sl_my_forget(sl_my_source_t *s, const char *db)
+{
+    size_t dl = strlen(db);
+    for (size_t i = 0; i < s->nknown;) {
+        if (!strncmp(s->known[i], db, dl) && s->known[i][dl] == '.') {
+            sl_binlog_decoder_drop_schema(s->dec, db, s->known[i] + dl + 1);
+            free(s->known[i]);
+            s->known[i] = s->known[--s->nknown];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Column names in a MariaDB CHECK clause json_valid(`col`) mark JSON columns. */
+static bool sl_my_is_json_col(const char *checks, const char *col)
+{
+    char pat[300];
+    snprintf(pat, sizeof(pat), "json_valid(`%s`)", col);
+    return checks && strcasestr(checks, pat) != NULL;
+}
+
+static void sl_my_table_hook(void *arg, sl_binlog_table_t *t)
+{
+    sl_my_source_t *s = arg;
+    if (!s->meta || !sl_my_table_wanted(s, t->db, t->name)) return;
+    if (sl_my_known(s, t->db, t->name, false)) {
+        sl_binlog_table_apply_schema(s->dec, t);
+        return;
+    }
+    char q[1024];
+    char edb[256], etb[256];
+    mysql_real_escape_string(s->meta, edb, t->db, (unsigned long)strnlen(t->db, 120));
+    mysql_real_escape_string(s->meta, etb, t->name, (unsigned long)strnlen(t->name, 120));
+    snprintf(q, sizeof(q),
+             "SELECT COLUMN_NAME, COLUMN_KEY, COLUMN_TYPE, DATA_TYPE, "
+             "COALESCE(CHARACTER_SET_NAME, '') FROM information_schema.COLUMNS "
+             "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION",
+             edb, etb);
+    if (mysql_query(s->meta, q) != 0) {
+        sl_warn("schema lookup for %s.%s failed: %s", t->db, t->name, mysql_error(s->meta));
+        return;
+    }
+    MYSQL_RES *res = mysql_store_result(s->meta);
+    if (!res) return;
+    /* MariaDB's JSON type is LONGTEXT with a json_valid() check constraint. */
+    sl_buf_t checks = SL_BUF_INIT;
+    char cq[1024];
+    snprintf(cq, sizeof(cq), "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+             "WHERE CONSTRAINT_SCHEMA = '%s' AND TABLE_NAME = '%s'", edb, etb);
+    if (mysql_query(s->meta, cq) == 0) {
+        MYSQL_RES *cr = mysql_store_result(s->meta);
+        MYSQL_ROW crow;
+        while (cr && (crow = mysql_fetch_row(cr)))
+            if (crow[0]) {
+                sl_buf_puts(&checks, crow[0]);
+                sl_buf_putc(&checks, '\n');
+            }
+        if (cr) mysql_free_result(cr);
+    }
+    uint32_t n = (uint32_t)mysql_num_rows(res);
+    sl_binlog_schema_col_t *cols = sl_calloc(n + 1, sizeof(*cols));
+    char **names = sl_calloc(n + 1, sizeof(char *));
+    uint32_t pkpos = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        MYSQL_ROW row = mysql_fetch_row(res);
+        names[i] = sl_strdup(row[0] ? row[0] : "");
+        cols[i].name = names[i];
+        if (row[1] && !strcmp(row[1], "PRI")) cols[i].pk_pos = ++pkpos;
+        cols[i].is_unsigned = row[2] && strstr(row[2], "unsigned");
+        cols[i].is_json = (row[3] && !strcmp(row[3], "json")) ||
+                          (row[3] && !strcmp(row[3], "longtext") &&
+                           sl_my_is_json_col(checks.data, names[i]));
+        if (row[4] && (!strcmp(row[4], "utf8mb4") || !strcmp(row[4], "utf8mb3") ||
+                       !strcmp(row[4], "utf8")))
+            cols[i].charset = 45;
+        else if (row[4] && !strcmp(row[4], "latin1"))
+            cols[i].charset = 8;
+        else if (row[3] && (strstr(row[3], "blob") || strstr(row[3], "binary")))
+            cols[i].charset = SL_MY_COLLATION_BINARY;
+    }
+    mysql_free_result(res);
+    sl_buf_free(&checks);
+    sl_binlog_schema_t sch = {.db = t->db, .table = t->name, .ncols = n, .cols = cols};
+    sl_binlog_decoder_set_schema(s->dec, &sch);
+    sl_my_known(s, t->db, t->name, true);
+    if (!sl_binlog_table_apply_schema(s->dec, t))
+        sl_warn("schema of %s.%s (%u columns) does not match the binlog's (%u columns): "
+                "events use column positions", t->db, t->name, n, t->ncols);
+    for (uint32_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    free(cols);
+}
+
+/* A fresh decoder (new connection or file): no table is mapped or registered yet. */
+static void sl_my_new_decoder(sl_my_source_t *s)
+{
+    if (s->dec) sl_binlog_decoder_free(s->dec);
+    s->dec = sl_binlog_decoder_new();
+    sl_binlog_decoder_set_table_hook(s->dec, sl_my_table_hook, s);
+    for (size_t i = 0; i < s->nknown; i++) free(s->known[i]);
+    s->nknown = 0;
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+static void sl_my_make_pos(sl_my_source_t *s)
+{
+    sl_buf_reset(&s->posbuf.json);
+    sl_buf_puts(&s->posbuf.json, "{\"file\":");
+    sl_json_cstr(&s->posbuf.json, s->recv_file ? s->recv_file : "");
+    sl_buf_printf(&s->posbuf.json, ",\"pos\":%llu,\"gtid\":", (unsigned long long)s->recv_pos);
+    if (s->gtid_state.len) sl_json_str(&s->posbuf.json, s->gtid_state.data, s->gtid_state.len);
+    else sl_buf_puts(&s->posbuf.json, "null");
+    sl_buf_putc(&s->posbuf.json, '}');
+    s->posbuf.lsn = s->recv_pos;
+}
+
+static void sl_my_tx_begin(sl_my_source_t *s, uint64_t ts_us)
+{
+    if (s->in_tx) sl_emit_tx_abort(s->p);
+    s->in_tx = true;
+    s->tx_seq++;
+    s->tx_ts_us = ts_us;
+    s->env.total_order = 0;
+    free(s->query);
+    s->query = NULL;
+    s->query_len = 0;
+    sl_emit_tx_begin(s->p);
+}
+
+static int sl_my_tx_commit(sl_my_source_t *s, uint64_t end_pos)
+{
+    if (!s->in_tx) sl_emit_tx_begin(s->p);
+    s->in_tx = false;
+    s->tx_gtid[0] = '\0';
+    sl_set_str(&s->recv_file, s->file ? s->file : "", strlen(s->file ? s->file : ""));
+    s->recv_pos = end_pos;
+    sl_my_make_pos(s);
+    return sl_emit_tx_commit(s->p, &s->posbuf);
+}
+
+static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
+{
+    sl_binlog_table_t *t = ev->rows.table;
+    if (!t || !sl_my_table_wanted(s, t->db, t->name)) return SL_OK;
+    if (!s->in_tx) sl_my_tx_begin(s, (uint64_t)ev->timestamp * 1000000u);
+    const sl_table_t *table = sl_pipeline_table(s->p, t->db, "", t->name);
+    s->env.file = s->file;
+    s->env.pos = ev->log_pos > ev->event_size ? ev->log_pos - ev->event_size : 0;
+    s->env.gtid = s->tx_gtid[0] ? s->tx_gtid : NULL;
+    s->env.thread = s->tx_thread;
+    s->env.query = s->query;
+    s->env.query_len = s->query_len;
+    s->env.tx_id = s->tx_gtid[0] ? s->tx_gtid : NULL;
+    s->env.tx_seq = s->tx_seq;
+    s->env.commit_ts_us = s->tx_ts_us;
+    for (uint32_t r = 0; r < ev->rows.nrows; r++) {
+        sl_buf_t *arena = sl_emit_arena(s->p);
+        sl_event_t e = {0};
+        const char *shard_json = NULL;
+        size_t shard_len = 0;
+        char err[SL_ERRSTR_SIZE];
+        s->env.now_unix_us = sl_now_wall_us();
+        if (sl_binlog_encode_row(arena, &s->env, ev, r, &e.key_off, &e.key_len, &e.val_off,
+                                 &e.val_len, &shard_json, &shard_len, err, sizeof(err))
+            != SL_OK) {
+            sl_err(s->err, sizeof(s->err), "%s", err);
+            return SL_ERR;
+        }
+        e.table = table;
+        e.op = (uint8_t)ev->rows.op;
+        e.shard = shard_json ? sl_pipeline_shard(s->p, shard_json, shard_len)
+                             : (sl_pipeline_spec(s->p)->sharding ? 0 : -1);
+        e.commit_us = s->tx_ts_us;
+        if (sl_emit_event(s->p, &e) != SL_OK) return SL_ERR;
+    }
+    return SL_OK;
+}
+
+/* A QUERY event outside a transaction is DDL: forget cached schemas of its database so
+ * the next TABLE_MAP looks them up again. */
+static void sl_my_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
+{
+    if (!s->meta) return;
+    char db[256];
+    snprintf(db, sizeof(db), "%.*s", (int)ev->query.db_len, ev->query.db);
+    /* The statement may name tables of any database; forget every schema of the
+     * default database and of databases it mentions (lookups are cheap, wrong schemas
+     * are not). */
+    sl_my_forget(s, db);
+    for (size_t i = 0; i < s->ntables; i++)
+        if (memmem(ev->query.sql, ev->query.sql_len, s->tdb[i], strlen(s->tdb[i])))
+            sl_my_forget(s, s->tdb[i]);
+}
+
+/* Handle one raw event. SL_OK, SL_AGAIN (decode trouble on the wire), SL_ERR. */
+static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
+{
+    sl_binlog_event_t ev;
+    char derr[SL_ERRSTR_SIZE];
+    if (sl_binlog_decode(s->dec, raw, len, &ev, derr, sizeof(derr)) != SL_OK) {
+        sl_err(s->err, sizeof(s->err), "binlog %s: %s", s->file ? s->file : "?", derr);
+        return SL_AGAIN;
+    }
+    uint64_t ts_us = (uint64_t)ev.timestamp * 1000000u;
+    int rc = SL_OK;
+    switch (ev.type) {
+    case SL_BINLOG_ROTATE_EVENT:
+        sl_set_str(&s->file, ev.rotate.file, ev.rotate.file_len);
+        s->pos = ev.rotate.position;
+        if (!s->in_tx && !s->recv_file) {
+            sl_set_str(&s->recv_file, ev.rotate.file, ev.rotate.file_len);
+            s->recv_pos = ev.rotate.position;
+        }
+        return SL_OK;
+    case SL_BINLOG_FORMAT_DESCRIPTION_EVENT:
+        s->mariadb = ev.fde.mariadb;
+        return SL_OK;
+    case SL_BINLOG_MARIADB_GTID_EVENT:
+        sl_my_tx_begin(s, ts_us);
+        snprintf(s->tx_gtid, sizeof(s->tx_gtid), "%s", ev.mgtid.text ? ev.mgtid.text : "");
+        if (ev.mgtid.text) sl_my_gtid_note_mariadb(s, ev.mgtid.text);
+        s->tx_thread = -1;
+        return SL_OK;
+    case SL_BINLOG_GTID_EVENT:
+    case SL_BINLOG_GTID_TAGGED_EVENT:
+    case SL_BINLOG_ANONYMOUS_GTID_EVENT:
+        /* MySQL: the GTID precedes the BEGIN query; remember it for the transaction. */
+        snprintf(s->tx_gtid, sizeof(s->tx_gtid), "%s", ev.gtid.text ? ev.gtid.text : "");
+        if (ev.gtid.immediate_commit_ts) ts_us = ev.gtid.immediate_commit_ts;
+        s->tx_ts_us = ts_us;
+        return SL_OK;
+    case SL_BINLOG_QUERY_EVENT:
+        if (ev.query.sql_len == 5 && !strncasecmp(ev.query.sql, "BEGIN", 5)) {
+            if (!s->in_tx) {
+                char keep[96];
+                snprintf(keep, sizeof(keep), "%s", s->tx_gtid);
+                uint64_t keep_ts = s->tx_ts_us ? s->tx_ts_us : ts_us;
+                sl_my_tx_begin(s, keep_ts);
+                snprintf(s->tx_gtid, sizeof(s->tx_gtid), "%s", keep);
+            }
+            s->tx_thread = ev.query.thread_id;
+            return SL_OK;
+        }
+        if (ev.query.sql_len == 6 && !strncasecmp(ev.query.sql, "COMMIT", 6))
+            return sl_my_tx_commit(s, ev.log_pos);
+        /* DDL (standalone): a transaction of its own with no row events. */
+        sl_my_ddl(s, &ev);
+        if (!s->in_tx) sl_my_tx_begin(s, ts_us);
+        return sl_my_tx_commit(s, ev.log_pos);
+    case SL_BINLOG_XID_EVENT:
+        return sl_my_tx_commit(s, ev.log_pos);
+    case SL_BINLOG_MARIADB_ANNOTATE_ROWS_EVENT:
+    case SL_BINLOG_ROWS_QUERY_EVENT:
+        free(s->query);
+        s->query = sl_strndup(ev.rows_query.sql, ev.rows_query.sql_len);
+        s->query_len = ev.rows_query.sql_len;
+        return SL_OK;
+    case SL_BINLOG_WRITE_ROWS_EVENT_V1:
+    case SL_BINLOG_UPDATE_ROWS_EVENT_V1:
+    case SL_BINLOG_DELETE_ROWS_EVENT_V1:
+    case SL_BINLOG_WRITE_ROWS_EVENT:
+    case SL_BINLOG_UPDATE_ROWS_EVENT:
+    case SL_BINLOG_DELETE_ROWS_EVENT:
+    case SL_BINLOG_PARTIAL_UPDATE_ROWS_EVENT:
+        rc = sl_my_rows(s, &ev);
+        return rc == SL_OK ? SL_OK : SL_ERR;
+    case SL_BINLOG_TRANSACTION_PAYLOAD_EVENT: {
+        sl_binlog_event_t inner;
+        int r;
+        while ((r = sl_binlog_payload_next(s->dec, &inner, derr, sizeof(derr))) == 1) {
+            /* inner events carry no positions: the payload event's end is the position */
+            if (inner.type == SL_BINLOG_XID_EVENT) {
+                rc = sl_my_tx_commit(s, ev.log_pos);
+            } else if (inner.type >= SL_BINLOG_WRITE_ROWS_EVENT &&
+                       inner.type <= SL_BINLOG_DELETE_ROWS_EVENT) {
+                rc = sl_my_rows(s, &inner);
+            } else if (inner.type == SL_BINLOG_QUERY_EVENT && inner.query.sql_len == 5) {
+                if (!s->in_tx) sl_my_tx_begin(s, s->tx_ts_us ? s->tx_ts_us : ts_us);
+            }
+            if (rc != SL_OK) return SL_ERR;
+        }
+        if (r < 0) {
+            sl_err(s->err, sizeof(s->err), "binlog %s: %s", s->file ? s->file : "?", derr);
+            return SL_ERR;
+        }
+        return SL_OK;
+    }
+    default:
+        return SL_OK;
+    }
+}
+
+/* ---- server connection ----------------------------------------------------------- */
+
+static MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d)
+{
+    MYSQL *m = mysql_init(NULL);
+    unsigned int timeout = 10;
+    mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (!mysql_real_connect(m, d->host, d->user, d->pass, NULL, d->port, NULL, 0)) {
+        sl_err(s->err, sizeof(s->err), "cannot connect to MySQL at %s:%u: %s", d->host,
+               d->port, mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* One-row, one-column query into out. SL_OK / SL_ERR (s->err). */
+static int sl_my_scalar(sl_my_source_t *s, MYSQL *m, const char *q, char *out, size_t n)
+{
+    if (mysql_query(m, q) != 0) {
+        sl_err(s->err, sizeof(s->err), "%s: %s", q, mysql_error(m));
+        return SL_ERR;
+    }
+    MYSQL_RES *res = mysql_store_result(m);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    snprintf(out, n, "%s", row && row[0] ? row[0] : "");
+    if (res) mysql_free_result(res);
+    return SL_OK;
+}
+
+static void sl_my_disconnect(sl_my_source_t *s)
+{
+    if (s->rpl) {
+        mariadb_rpl_close(s->rpl);
+        s->rpl = NULL;
+    }
+    if (s->mysql) mysql_close(s->mysql);
+    if (s->meta) mysql_close(s->meta);
+    s->mysql = s->meta = NULL;
+    sl_pipeline_set_source_connected(s->p, false);
+}
+
+/* Where to start when there is neither a received position nor a checkpoint. */
+static int sl_my_initial_position(sl_my_source_t *s)
+{
+    const char *start = s->conf->start ? s->conf->start : "latest";
+    char buf[256];
+    if (!strcmp(start, "latest")) {
+        if (mysql_query(s->mysql, "SHOW MASTER STATUS") != 0) {
+            sl_err(s->err, sizeof(s->err), "SHOW MASTER STATUS: %s (grant BINLOG MONITOR or "
+                   "REPLICATION CLIENT, or set start: file:pos)", mysql_error(s->mysql));
+            return SL_ERR;
+        }
+        MYSQL_RES *res = mysql_store_result(s->mysql);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (!row || !row[0]) {
+            if (res) mysql_free_result(res);
+            sl_err(s->err, sizeof(s->err), "binary logging is off on the server: set log_bin");
+            return SL_ERR;
+        }
+        sl_set_str(&s->recv_file, row[0], strlen(row[0]));
+        s->recv_pos = strtoull(row[1], NULL, 10);
+        mysql_free_result(res);
+    } else if (!strcmp(start, "earliest")) {
+        if (mysql_query(s->mysql, "SHOW BINARY LOGS") != 0) {
+            sl_err(s->err, sizeof(s->err), "SHOW BINARY LOGS: %s", mysql_error(s->mysql));
+            return SL_ERR;
+        }
+        MYSQL_RES *res = mysql_store_result(s->mysql);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (!row || !row[0]) {
+            if (res) mysql_free_result(res);
+            sl_err(s->err, sizeof(s->err), "the server lists no binary logs");
+            return SL_ERR;
+        }
+        sl_set_str(&s->recv_file, row[0], strlen(row[0]));
+        s->recv_pos = 4;
+        mysql_free_result(res);
+    } else if (strchr(start, ':') && !strchr(start, '-')) {
+        const char *colon = strrchr(start, ':');
+        sl_set_str(&s->recv_file, start, (size_t)(colon - start));
+        s->recv_pos = strtoull(colon + 1, NULL, 10);
+    } else {
+        /* a GTID set: MariaDB positions by @slave_connect_state */
+        sl_buf_reset(&s->gtid_state);
+        sl_buf_puts(&s->gtid_state, start);
+        free(s->recv_file);
+        s->recv_file = NULL;
+        s->recv_pos = 4;
+    }
+    SL_UNUSED(buf);
+    return SL_OK;
+}
+
+static int sl_my_setup(sl_my_source_t *s)
+{
+    s->mysql = sl_my_connect(s, &s->dsn);
+    if (!s->mysql) return SL_AGAIN;
+    s->meta = sl_my_connect(s, &s->dsn);
+    if (!s->meta) return SL_AGAIN;
+    char v[256];
+    if (sl_my_scalar(s, s->mysql, "SELECT @@global.binlog_format", v, sizeof(v)) != SL_OK)
+        return SL_ERR;
+    if (strcasecmp(v, "ROW") != 0) {
+        sl_err(s->err, sizeof(s->err), "binlog_format is %s; sluice needs ROW (SET GLOBAL "
+               "binlog_format = 'ROW' and binlog_format=ROW in my.cnf)", v);
+        return SL_ERR;
+    }
+    if (sl_my_scalar(s, s->mysql, "SELECT @@global.binlog_row_image", v, sizeof(v)) == SL_OK &&
+        strcasecmp(v, "FULL") != 0)
+        sl_warn("binlog_row_image is %s: before/after images are partial (columns the "
+                "server does not log are null); set binlog_row_image=FULL for full rows", v);
+    char csum[64] = "";
+    sl_my_scalar(s, s->mysql, "SELECT @@global.binlog_checksum", csum, sizeof(csum));
+
+    /* Position: what we received (reconnect), else the checkpoint, else `start`. */
+    if (!s->recv_file && !s->gtid_state.len) {
+        json_t *ck = sl_pipeline_stored_checkpoint(s->p);
+        const char *f = ck ? json_string_value(json_object_get(ck, "file")) : NULL;
+        json_t *g = ck ? json_object_get(ck, "gtid") : NULL;
+        if (json_is_string(g)) {
+            sl_buf_reset(&s->gtid_state);
+            sl_buf_puts(&s->gtid_state, json_string_value(g));
+        }
+        if (f && *f) {
+            sl_set_str(&s->recv_file, f, strlen(f));
+            s->recv_pos = (uint64_t)json_integer_value(json_object_get(ck, "pos"));
+        } else if (!json_is_string(g)) {
+            int rc = sl_my_initial_position(s);
+            if (rc != SL_OK) return rc;
+        }
+    }
+
+    char q[512];
+    snprintf(q, sizeof(q), "SET @master_binlog_checksum = @@global.binlog_checksum");
+    if (mysql_query(s->mysql, q) != 0) {
+        sl_err(s->err, sizeof(s->err), "%s: %s", q, mysql_error(s->mysql));
+        return SL_AGAIN;
+    }
+    mysql_query(s->mysql, "SET @mariadb_slave_capability = 4");
+    snprintf(q, sizeof(q), "SET @master_heartbeat_period = %lld",
+             (long long)s->conf->heartbeat_ms * 1000000LL);
+    mysql_query(s->mysql, q);
+    bool by_gtid = !s->recv_file && s->gtid_state.len;
+    if (by_gtid) {
+        char esc[1024];
+        mysql_real_escape_string(s->mysql, esc, s->gtid_state.data,
+                                 (unsigned long)(s->gtid_state.len < 500 ? s->gtid_state.len : 500));
+        sl_buf_t set = SL_BUF_INIT;
+        sl_buf_printf(&set, "SET @slave_connect_state = '%s'", esc);
+        int qrc = mysql_query(s->mysql, sl_buf_cstr(&set));
+        sl_buf_free(&set);
+        if (qrc != 0) {
+            sl_err(s->err, sizeof(s->err), "SET @slave_connect_state: %s (GTID start needs "
+                   "MariaDB)", mysql_error(s->mysql));
+            return SL_ERR;
+        }
+        mysql_query(s->mysql, "SET @slave_gtid_strict_mode = 0");
+        mysql_query(s->mysql, "SET @slave_gtid_ignore_duplicates = 0");
+    }
+
+    s->rpl = mariadb_rpl_init(s->mysql);
+    if (!s->rpl) {
+        sl_err(s->err, sizeof(s->err), "mariadb_rpl_init failed");
+        return SL_AGAIN;
+    }
+    uint32_t sid = (uint32_t)s->conf->server_id;
+    if (!sid) {
+        uint32_t h = 2166136261u;
+        for (const char *c = sl_pipeline_name(s->p); *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+        sid = 0x40000000u | (h & 0x3fffffffu);
+    }
+    const char *fname = s->recv_file ? s->recv_file : "";
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FILENAME, fname, strlen(fname));
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_START, (unsigned long)(s->recv_pos ? s->recv_pos : 4));
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_SERVER_ID, sid);
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FLAGS, MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS);
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_VERIFY_CHECKSUM, 0);
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_EXTRACT_VALUES, 0);
+    if (mariadb_rpl_open(s->rpl) != 0) {
+        const char *e = mysql_error(s->mysql);
+        unsigned no = mysql_errno(s->mysql);
+        if (no == 1236)
+            sl_err(s->err, sizeof(s->err), "binlog position %s:%llu is not on the server "
+                   "(purged?): %s; restart with a fresh data dir and start: earliest, or "
+                   "take a snapshot", fname, (unsigned long long)s->recv_pos, e);
+        else
+            sl_err(s->err, sizeof(s->err), "binlog dump failed: %s (the user needs "
+                   "REPLICATION SLAVE)", e);
+        return no == 1236 || no == 1227 || no == 1045 ? SL_ERR : SL_AGAIN;
+    }
+    sl_my_new_decoder(s);
+    if (!strcasecmp(csum, "CRC32")) sl_binlog_decoder_set_checksum(s->dec, SL_BINLOG_CSUM_CRC32,
+                                                                    false);
+    else if (!strcasecmp(csum, "NONE")) sl_binlog_decoder_set_checksum(s->dec,
+                                                                       SL_BINLOG_CSUM_OFF, false);
+    if (s->recv_file) sl_set_str(&s->file, s->recv_file, strlen(s->recv_file));
+    s->ever_connected = true;
+    s->in_tx = false;
+    sl_pipeline_set_source_connected(s->p, true);
+    if (by_gtid)
+        sl_info("streaming binlog from GTID %s (server id %u)", sl_buf_cstr(&s->gtid_state), sid);
+    else
+        sl_info("streaming binlog from %s:%llu (server id %u)", fname,
+                (unsigned long long)s->recv_pos, sid);
+    return SL_OK;
+}
+
+static int sl_my_stream(sl_my_source_t *s)
+{
+    MARIADB_RPL_EVENT *event = NULL;
+    for (;;) {
+        if (sl_pipeline_stopping(s->p)) break;
+        if (sl_pipeline_paused(s->p)) {
+            /* stop reading; the server's writes block on TCP */
+            if (sl_emit_flush(s->p) != SL_OK) break;
+            sl_pipeline_sleep(s->p, 100);
+            continue;
+        }
+        event = mariadb_rpl_fetch(s->rpl, event);
+        if (!event) {
+            sl_err(s->err, sizeof(s->err), "binlog stream: %s (errno %u)",
+                   mysql_error(s->mysql), mysql_errno(s->mysql));
+            if (mysql_errno(s->mysql) == 1236) {
+                mariadb_free_rpl_event(event);
+                return SL_ERR;
+            }
+            return SL_AGAIN;
+        }
+        if (event->raw_data && event->raw_data_size > 1) {
+            int rc = sl_my_event(s, event->raw_data + 1, event->raw_data_size - 1);
+            if (rc != SL_OK) {
+                mariadb_free_rpl_event(event);
+                return rc;
+            }
+        }
+        if (sl_emit_tick(s->p) < 0) break;
+    }
+    if (event) mariadb_free_rpl_event(event);
+    return SL_OK;
+}
+
+/* ---- binlog files ---------------------------------------------------------------- */
+
+static int sl_my_replay_files(sl_my_source_t *s)
+{
+    if (s->conf->schema_dsn) {
+        sl_my_dsn_t d;
+        if (sl_my_dsn_parse(s->conf->schema_dsn, &d, s->err, sizeof(s->err)) != SL_OK)
+            return SL_ERR;
+        s->meta = sl_my_connect(s, &d);
+        sl_my_dsn_free(&d);
+        if (!s->meta) return SL_ERR;
+    }
+    json_t *ck = sl_pipeline_stored_checkpoint(s->p);
+    const char *ck_file = ck ? json_string_value(json_object_get(ck, "file")) : NULL;
+    uint64_t ck_pos = ck ? (uint64_t)json_integer_value(json_object_get(ck, "pos")) : 0;
+    bool skipping = ck_file != NULL;
+    for (size_t i = 0; i < s->conf->binlog_files.n && !sl_pipeline_stopping(s->p); i++) {
+        const char *path = s->conf->binlog_files.v[i];
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (skipping && strcmp(base, ck_file) != 0) continue;   /* before the checkpoint */
+        FILE *f = fopen(path, "rb");
+        if (!f) return sl_err(s->err, sizeof(s->err), "binlog_files: %s: %s", path,
+                              strerror(errno));
+        sl_buf_t data = SL_BUF_INIT;
+        char chunk[65536];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) sl_buf_put(&data, chunk, n);
+        fclose(f);
+        sl_binlog_file_t bf;
+        if (sl_binlog_file_init(&bf, (const uint8_t *)data.data, data.len, s->err,
+                                sizeof(s->err)) != SL_OK) {
+            sl_buf_free(&data);
+            return SL_ERR;
+        }
+        sl_my_new_decoder(s);
+        sl_set_str(&s->file, base, strlen(base));
+        const uint8_t *ev;
+        size_t ev_len, ev_off;
+        int r;
+        uint64_t nev = 0;
+        while ((r = sl_binlog_file_next(&bf, &ev, &ev_len, &ev_off, s->err, sizeof(s->err)))
+               == 1) {
+            if (sl_pipeline_stopping(s->p)) break;
+            /* Until the checkpoint, decode (table maps, format) but emit nothing. */
+            if (skipping && ev_off + ev_len <= ck_pos) {
+                sl_binlog_event_t dummy;
+                char e2[SL_ERRSTR_SIZE];
+                sl_binlog_decode(s->dec, ev, ev_len, &dummy, e2, sizeof(e2));
+                continue;
+            }
+            if (skipping) skipping = false;
+            int rc = sl_my_event(s, ev, ev_len);
+            if (rc != SL_OK) {
+                char e[SL_ERRSTR_SIZE];
+                snprintf(e, sizeof(e), "%s", s->err);
+                sl_err(s->err, sizeof(s->err), "%s at offset %zu: %s", path, ev_off, e);
+                sl_buf_free(&data);
+                return SL_ERR;
+            }
+            nev++;
+        }
+        sl_buf_free(&data);
+        if (r < 0) {
+            char e[SL_ERRSTR_SIZE];
+            snprintf(e, sizeof(e), "%s", s->err);
+            sl_err(s->err, sizeof(s->err), "%s: %s", path, e);
+            return SL_ERR;
+        }
+        sl_info("binlog file %s replayed (%llu events)", path, (unsigned long long)nev);
+        skipping = false;
+    }
+    s->finished = true;
+    return SL_OK;
+}
+
+/* ---- ops ------------------------------------------------------------------------- */
+
+static void sl_my_destroy(void *src);
+
+static void *sl_my_create(const void *conf, sl_pipeline_t *p, char *errstr, size_t errstr_size)
+{
+    const sl_my_conf_t *c = conf;
+    sl_my_source_t *s = sl_calloc(1, sizeof(*s));
+    s->conf = c;
+    s->p = p;
+    s->ntables = c->tables.n;
+    s->tdb = sl_calloc(s->ntables + 1, sizeof(char *));
+    s->ttable = sl_calloc(s->ntables + 1, sizeof(char *));
+    for (size_t i = 0; i < s->ntables; i++) {
+        const char *dot = strchr(c->tables.v[i], '.');
+        if (!dot) {
+            sl_err(errstr, errstr_size, "tables[%zu]: must be db.table", i);
+            sl_my_destroy(s);
+            return NULL;
+        }
+        s->tdb[i] = sl_strndup(c->tables.v[i], (size_t)(dot - c->tables.v[i]));
+        s->ttable[i] = sl_strdup(dot + 1);
+    }
+    if (c->dsn && sl_my_dsn_parse(c->dsn, &s->dsn, errstr, errstr_size) != SL_OK) {
+        sl_my_destroy(s);
+        return NULL;
+    }
+    s->env.pipeline = sl_pipeline_name(p);
+    s->env.thread = -1;
+    s->env.shard_key = sl_pipeline_spec(p)->sharding ? sl_pipeline_spec(p)->shard_key : NULL;
+    return s;
+}
+
+static int sl_my_run(void *src, char *errstr, size_t errstr_size)
+{
+    sl_my_source_t *s = src;
+    if (s->conf->binlog_files.n) {
+        int rc = sl_my_replay_files(s);
+        sl_emit_tx_abort(s->p);
+        sl_emit_flush(s->p);
+        sl_emit_drain(s->p, sl_pipeline_stop_timeout_ms(s->p));
+        sl_my_disconnect(s);
+        if (rc != SL_OK) return sl_err(errstr, errstr_size, "%s", s->err);
+        return SL_OK;
+    }
+    unsigned backoff = 500;
+    while (!sl_pipeline_stopping(s->p)) {
+        int rc = sl_my_setup(s);
+        if (rc == SL_OK) {
+            backoff = 500;
+            rc = sl_my_stream(s);
+        }
+        if (rc == SL_OK) break;
+        if (rc == SL_ERR || !s->ever_connected) {
+            sl_my_disconnect(s);
+            return sl_err(errstr, errstr_size, "%s", s->err);
+        }
+        sl_warn("mysql: %s; reconnecting in %u ms", s->err, backoff);
+        sl_emit_tx_abort(s->p);
+        s->in_tx = false;
+        sl_my_disconnect(s);
+        if (sl_pipeline_sleep(s->p, backoff)) break;
+        backoff = backoff * 2 > SL_MY_BACKOFF_MAX_MS ? SL_MY_BACKOFF_MAX_MS : backoff * 2;
+    }
+    sl_emit_tx_abort(s->p);
+    sl_emit_flush(s->p);
+    if (sl_emit_drain(s->p, sl_pipeline_stop_timeout_ms(s->p)) != SL_OK)
+        sl_warn("stop: sinks did not finish in time; the last batches will be replayed");
+    sl_info("stopped at %s:%llu", s->recv_file ? s->recv_file : "?",
+            (unsigned long long)s->recv_pos);
+    sl_my_disconnect(s);
+    return SL_OK;
+}
+
+static void sl_my_destroy(void *src)
+{
+    sl_my_source_t *s = src;
+    if (!s) return;
+    sl_my_disconnect(s);
+    if (s->dec) sl_binlog_decoder_free(s->dec);
+    for (size_t i = 0; i < s->ntables; i++) {
+        free(s->tdb[i]);
+        free(s->ttable[i]);
+    }
+    free(s->tdb);
+    free(s->ttable);
+    sl_my_dsn_free(&s->dsn);
+    free(s->file);
+    free(s->recv_file);
+    free(s->query);
+    sl_buf_free(&s->gtid_state);
+    sl_buf_free(&s->posbuf.json);
+    for (size_t i = 0; i < s->nknown; i++) free(s->known[i]);
+    free(s->known);
+    free(s);
+}
+
+const sl_source_ops_t sl_source_mysql = {
+    .type = "mysql",
+    .conf = sl_my_conf_defs,
+    .conf_size = sizeof(sl_my_conf_t),
+    .validate = sl_my_validate,
+    .create = sl_my_create,
+    .run = sl_my_run,
+    .destroy = sl_my_destroy,
+};
