@@ -146,6 +146,25 @@ static int sl_my_dsn_parse(const char *dsn, sl_my_dsn_t *d, char *errstr, size_t
     return SL_OK;
 }
 
+typedef enum { SL_MY_START_BAD = 0, SL_MY_START_FILEPOS, SL_MY_START_GTID } sl_my_start_kind_t;
+
+/* `start` other than earliest/latest: "file:pos", a MariaDB GTID list ("0-1-42,1-2-7")
+ * or a MySQL GTID set ("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,..."). */
+static sl_my_start_kind_t sl_my_start_kind(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    size_t n = strlen(s);
+    bool mariadb = n > 0;
+    for (const char *p = s; *p; p++)
+        if (!(isdigit((unsigned char)*p) || *p == '-' || *p == ',' || *p == ' ')) mariadb = false;
+    if (mariadb && strchr(s, '-')) return SL_MY_START_GTID;
+    if (n > 37 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && s[36] == ':')
+        return SL_MY_START_GTID;
+    if (colon && colon != s && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+        return SL_MY_START_FILEPOS;
+    return SL_MY_START_BAD;
+}
+
 static void sl_my_validate(const void *conf, const char *path, sl_errs_t *errs)
 {
     const sl_my_conf_t *c = conf;
@@ -169,7 +188,7 @@ static void sl_my_validate(const void *conf, const char *path, sl_errs_t *errs)
         }
     }
     if (c->start && strcmp(c->start, "earliest") && strcmp(c->start, "latest") &&
-        !strchr(c->start, ':') && !strchr(c->start, '-')) {
+        sl_my_start_kind(c->start) == SL_MY_START_BAD) {
         snprintf(p, sizeof(p), "%s.start", path);
         sl_errs_add(errs, p, "must be earliest, latest, file:pos or a GTID set (got \"%s\")",
                     c->start);
@@ -651,7 +670,7 @@ static int sl_my_initial_position(sl_my_source_t *s)
         sl_set_str(&s->recv_file, row[0], strlen(row[0]));
         s->recv_pos = 4;
         mysql_free_result(res);
-    } else if (strchr(start, ':') && !strchr(start, '-')) {
+    } else if (sl_my_start_kind(start) == SL_MY_START_FILEPOS) {
         const char *colon = strrchr(start, ':');
         sl_set_str(&s->recv_file, start, (size_t)(colon - start));
         s->recv_pos = strtoull(colon + 1, NULL, 10);
@@ -796,7 +815,10 @@ static int sl_my_stream(sl_my_source_t *s)
         if (!event) {
             sl_err(s->err, sizeof(s->err), "binlog stream: %s (errno %u)",
                    mysql_error(s->mysql), mysql_errno(s->mysql));
-            if (mysql_errno(s->mysql) == 1236) {
+            unsigned no = mysql_errno(s->mysql);
+            if (no == 1236 || no == 1941 || no == 1942 || no == 1945) {
+                /* purged position, unparsable or impossible GTID state: retrying cannot
+                 * help; the user must choose another start */
                 mariadb_free_rpl_event(event);
                 return SL_ERR;
             }

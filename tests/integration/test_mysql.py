@@ -1,0 +1,262 @@
+"""test_mysql.py - MariaDB 10.11 -> sluice -> file/Redis end to end: every column type with
+edge values, transactions, DDL mid-stream, binlog rotation, kill -9 and restart, resume by
+file/pos and by GTID, offline replay of the server's binlog files, and clear errors."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import sltest
+from sltest import check, eq, wait_until
+
+
+def my(sql, db=None):
+    args = ["mariadb", "--default-character-set=utf8mb4", "-h127.0.0.1",
+            "-P" + os.environ["SL_MY_PORT"], "-uroot", "-N", "-B", "-e", sql]
+    if db:
+        args.insert(1, db)
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    if p.returncode:
+        raise sltest.TestFailure("mariadb failed on %r: %s" % (sql[:200], p.stderr.decode()))
+    return p.stdout.decode().rstrip("\n")
+
+
+def dsn(db=""):
+    return os.environ["SL_MY_DSN"] + db
+
+
+def spec(name, tables, out, **cfg):
+    c = {"id": "my", "dsn": dsn(), "tables": tables}
+    c.update(cfg)
+    return {"metadata": {"name": name}, "spec": {
+        "source": {"type": "mysql", "config": c},
+        "sinks": [{"type": "file", "config": {"id": "f",
+                                              "path": os.path.join(out, "{db}.{table}.jsonl")}}],
+        "batch": {"max_ms": 50}}}
+
+
+def events(out, db, table):
+    return sltest.read_jsonl(os.path.join(out, "%s.%s.jsonl" % (db, table)))
+
+
+def wait_events(out, db, table, n, timeout=20):
+    return wait_until(lambda: (lambda e: e if len(e) >= n else None)(events(out, db, table)),
+                      timeout, what="%d events of %s.%s" % (n, db, table))
+
+
+def fresh_db(db):
+    my("drop database if exists %s; create database %s" % (db, db))
+
+
+TYPES_DDL = """
+create table ty (
+  id int primary key, ti tinyint, tiu tinyint unsigned, si smallint, mi mediumint,
+  i int, iu int unsigned, bi bigint, biu bigint unsigned, d decimal(65,30), d2 decimal(10,2),
+  f float, db double, b1 bit(1), b9 bit(9), y year, dt date, tm time(6), dtm datetime(6),
+  ts timestamp(3) null default null, c char(5), vc varchar(50) charset utf8mb4,
+  l1 varchar(20) charset latin1, bin binary(3), vb varbinary(10), bl blob, tx text,
+  e enum('x','y','z'), st set('a','b','c'), j json, g geometry)
+"""
+
+ROW1 = """insert into ty values (1, -128, 255, -32768, -8388608, -2147483648, 4294967295,
+  -9223372036854775808, 18446744073709551615,
+  '12345678901234567890123456789012345.123456789012345678901234567890', -10.5, 1.5, 2.25,
+  b'1', b'100000001', 2024, '2024-02-29', '-838:59:59.000000', '2024-02-29 13:45:10.123456',
+  '2024-02-29 13:45:10.5', 'ab', 'héllo ☃ 😀', 'café', x'010203', x'ff00', 'blob', 'text',
+  'z', 'a,c', '{"a": [1, 2.5]}', ST_GeomFromText('POINT(1 2)'))"""
+
+ROW1_AFTER = {
+    "id": 1, "ti": -128, "tiu": 255, "si": -32768, "mi": -8388608, "i": -2147483648,
+    "iu": 4294967295, "bi": -9223372036854775808, "biu": 18446744073709551615,
+    "d": "12345678901234567890123456789012345.123456789012345678901234567890",
+    "d2": "-10.50", "f": 1.5, "db": 2.25, "b1": True, "b9": "AQE=", "y": 2024,
+    "dt": "2024-02-29", "tm": "-838:59:59.000000", "dtm": "2024-02-29T13:45:10.123456",
+    "ts": "2024-02-29T13:45:10.500Z", "c": "ab", "vc": "héllo ☃ 😀", "l1": "café",
+    "bin": "AQID", "vb": "/wA=", "bl": base64.b64encode(b"blob").decode(), "tx": "text",
+    "e": "z", "st": "a,c", "j": {"a": [1, 2.5]},
+    "g": base64.b64encode(bytes.fromhex("0101000000000000000000F03F0000000000000040")).decode(),
+}
+
+
+def test_every_type_insert_update_delete():
+    fresh_db("myty")
+    my("set global time_zone = '+00:00'")
+    my(TYPES_DDL, db="myty")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-types", ["myty.ty"], out))
+    s.wait_log("streaming binlog")
+    my("set time_zone = '+00:00'; " + ROW1, db="myty")
+    my("set sql_mode = ''; insert into ty (id, dt, dtm) values (2, '0000-00-00', "
+       "'0000-00-00 00:00:00')", db="myty")
+    my("update ty set vc = 'changed' where id = 1", db="myty")
+    my("delete from ty where id = 2", db="myty")
+    evs = wait_events(out, "myty", "ty", 4)
+    e = evs[0]
+    eq((e["op"], e["before"]), ("c", None))
+    for k, v in ROW1_AFTER.items():
+        eq(e["after"][k], v, "column %s" % k)
+    eq(list(e["after"].keys()), list(ROW1_AFTER.keys()), "column order")
+    src = e["source"]
+    eq(list(src.keys()), ["version", "connector", "name", "ts_ms", "snapshot", "db",
+                          "sequence", "ts_us", "ts_ns", "table", "server_id", "gtid", "file",
+                          "pos", "row", "thread", "query"], "source field order")
+    eq((src["connector"], src["db"], src["table"], src["snapshot"]),
+       ("mysql", "myty", "ty", "false"))
+    check(src["file"].startswith("mysql-bin.") and src["pos"] > 0, src)
+    check("insert into ty" in (src["query"] or ""), "query from ANNOTATE_ROWS: %r" % src)
+    zero = evs[1]["after"]
+    eq((zero["dt"], zero["dtm"]), (None, None), "zero dates are null")
+    eq(evs[2]["op"], "u")
+    eq((evs[2]["before"]["vc"], evs[2]["after"]["vc"]), ("héllo ☃ 😀", "changed"))
+    eq((evs[3]["op"], evs[3]["after"], evs[3]["before"]["id"]), ("d", None, 2))
+    s.stop()
+
+
+def test_multi_row_and_multi_table_transactions():
+    fresh_db("mytx")
+    my("create table a (id int primary key, v text); create table b (id int primary key)",
+       db="mytx")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-tx", ["mytx.*"], out))
+    s.wait_log("streaming binlog")
+    my("begin; insert into a values (1,'x'),(2,'y'),(3,'z'); insert into b values (1); "
+       "update a set v = 'w' where id in (1, 2); commit;", db="mytx")
+    a = wait_events(out, "mytx", "a", 5)
+    b = wait_events(out, "mytx", "b", 1)
+    ids = {e["transaction"]["id"] for e in a + b}
+    eq(len(ids), 1, "one transaction id")
+    eq([e["transaction"]["total_order"] for e in a], [1, 2, 3, 5, 6])
+    eq(b[0]["transaction"]["total_order"], 4)
+    eq([e["source"]["row"] for e in a[:3]], [0, 1, 2])
+    s.stop()
+
+
+def test_ddl_mid_stream_decodes_with_the_right_schema():
+    fresh_db("myddl")
+    my("create table t (id int primary key, a int)", db="myddl")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-ddl", ["myddl.t", "myddl.t2"], out))
+    s.wait_log("streaming binlog")
+    my("insert into t values (1, 10)", db="myddl")
+    my("alter table t add column b varchar(10) default 'bee'", db="myddl")
+    my("insert into t values (2, 20, 'two')", db="myddl")
+    my("alter table t drop column a", db="myddl")
+    my("insert into t values (3, 'three')", db="myddl")
+    my("rename table t to t2", db="myddl")
+    my("insert into t2 values (4, 'four')", db="myddl")
+    evs = wait_events(out, "myddl", "t", 3)
+    eq([e["after"] for e in evs],
+       [{"id": 1, "a": 10}, {"id": 2, "a": 20, "b": "two"}, {"id": 3, "b": "three"}])
+    eq(wait_events(out, "myddl", "t2", 1)[0]["after"], {"id": 4, "b": "four"})
+    s.stop()
+
+
+def test_rotation_and_kill9_then_restart_loses_nothing():
+    fresh_db("myload")
+    my("create table t (id int primary key, v varchar(20))", db="myload")
+    out = sltest.tmpdir("out")
+    data = sltest.tmpdir("data")
+    path = sltest.write_spec(spec("my-load", ["myload.t"], out))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    sql = "".join("insert into t select seq, 'v' from seq_%d_to_%d; flush binary logs;" %
+                  (i * 2000 + 1, i * 2000 + 2000) for i in range(10))
+    load = subprocess.Popen(["mariadb", "-h127.0.0.1", "-P" + os.environ["SL_MY_PORT"],
+                             "-uroot", "myload", "-e", sql])
+    wait_until(lambda: len(events(out, "myload", "t")) >= 4000, 30, what="4000 rows")
+    s.kill()
+    eq(load.wait(60), 0)
+    s2 = sltest.start_sluice(path, data_dir=data)
+    wait_until(lambda: len({e["after"]["id"] for e in events(out, "myload", "t")}) >= 20000,
+               60, what="all 20000 rows after restart")
+    eq({e["after"]["id"] for e in events(out, "myload", "t")}, set(range(1, 20001)))
+    files = {e["source"]["file"] for e in events(out, "myload", "t")}
+    check(len(files) >= 5, "rows came from several binlog files: %r" % files)
+    eq(s2.stop(), 0)
+    # a clean stop and restart adds nothing twice
+    n = len(events(out, "myload", "t"))
+    my("insert into t values (30000, 'after')", db="myload")
+    s3 = sltest.start_sluice(path, data_dir=data)
+    wait_until(lambda: len(events(out, "myload", "t")) >= n + 1, 20, what="row after restart")
+    time.sleep(0.5)
+    eq(len(events(out, "myload", "t")), n + 1, "nothing replayed after a clean stop")
+    s3.stop()
+
+
+def test_resume_by_file_position_and_by_gtid():
+    fresh_db("mypos")
+    my("create table t (id int primary key)", db="mypos")
+    status = my("show master status").split("\t")
+    file, pos = status[0], status[1]
+    gtid = my("select @@gtid_binlog_pos")
+    my("insert into t values (1), (2)", db="mypos")
+    my("insert into t values (3)", db="mypos")
+    for name, start in (("my-bypos", "%s:%s" % (file, pos)), ("my-bygtid", gtid)):
+        out = sltest.tmpdir("out")
+        s = sltest.start_sluice(spec(name, ["mypos.t"], out, start=start))
+        evs = wait_events(out, "mypos", "t", 3)
+        eq([e["after"]["id"] for e in evs], [1, 2, 3], "start %s" % start)
+        s.stop()
+
+
+def test_offline_replay_of_binlog_files_matches_the_stream():
+    fresh_db("myoff")
+    my("create table t (id int primary key, v json, n decimal(5,1))", db="myoff")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-online", ["myoff.t"], out))
+    s.wait_log("streaming binlog")
+    my("insert into t values (1, '[1,2]', 1.5), (2, null, -2.0); update t set n = 9 where id = 1",
+       db="myoff")
+    online = wait_events(out, "myoff", "t", 3)
+    s.stop()
+    my("flush binary logs")
+    datadir = my("select @@datadir")
+    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
+    copy = sltest.tmpdir("binlogs")
+    files = []
+    for n in names:
+        shutil.copy(os.path.join(datadir, n), copy)
+        files.append(os.path.join(copy, n))
+    out2 = sltest.tmpdir("out")
+    r = sltest.start_sluice(spec("my-offline", ["myoff.t"], out2, binlog_files=files,
+                                 dsn=None, schema_dsn=dsn()))
+    eq(r.wait(60), 0, "replay ends by itself")
+    offline = events(out2, "myoff", "t")
+    strip = lambda e: (e["op"], e["before"], e["after"], e["source"]["file"], e["source"]["pos"])
+    eq([strip(e) for e in offline], [strip(e) for e in online], "same events offline")
+
+
+def test_errors_are_clear():
+    out = sltest.tmpdir("out")
+    bad = spec("my-baddsn", ["x.t"], out)
+    bad["spec"]["source"]["config"]["dsn"] = "mysql://root@127.0.0.1:1/"
+    s = sltest.start_sluice(bad)
+    eq(s.wait(20), 1)
+    check("cannot connect to MySQL" in s.log(), s.log())
+    my("drop user if exists 'noprivs'@'%'; create user 'noprivs'@'%'")
+    np = spec("my-noprivs", ["x.t"], out)
+    np["spec"]["source"]["config"]["dsn"] = os.environ["SL_MY_DSN"].replace("root@", "noprivs@")
+    s = sltest.start_sluice(np)
+    eq(s.wait(20), 1)
+    check("REPLICATION" in s.log() or "denied" in s.log(), s.log())
+    my("set global binlog_format = 'STATEMENT'")
+    try:
+        s = sltest.start_sluice(spec("my-fmt", ["x.t"], out))
+        eq(s.wait(20), 1)
+        check("binlog_format is STATEMENT" in s.log(), s.log())
+    finally:
+        my("set global binlog_format = 'ROW'")
+    v = sltest.Sluice(["validate", sltest.write_spec({"metadata": {"name": "m"}, "spec": {
+        "source": {"type": "mysql", "config": {"id": "x", "dsn": "postgres://x",
+                                                "tables": ["nodot"]}},
+        "sinks": [{"type": "file", "config": {"id": "f", "path": "/tmp/x"}}]}})])
+    eq(v.wait(), 2)
+    check("spec.source.config.dsn" in v.log() and "spec.source.config.tables[0]" in v.log(),
+          v.log())
+
+
+if __name__ == "__main__":
+    sltest.main()
