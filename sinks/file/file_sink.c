@@ -229,7 +229,7 @@ static int sl_file_out_begin(sl_file_sink_t *fs, sl_file_out_t *o, char *errstr,
             sl_file_close_oldest(fs);
             if (fs->nopen == before) break;
         }
-        const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+        const int flags = O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC;   /* read: torn lines */
         o->fd = open(o->path, flags, 0644);
         if (o->fd < 0 && errno == ENOENT && strchr(o->path, '/')) {
             char *dir = sl_strndup(o->path, (size_t)(strrchr(o->path, '/') - o->path));
@@ -251,6 +251,35 @@ static int sl_file_out_begin(sl_file_sink_t *fs, sl_file_out_t *o, char *errstr,
         }
         o->regular = S_ISREG(st.st_mode);
         if (o->regular && st.st_size == 0) o->sync_dir = true;   /* maybe just created */
+        if (o->regular && st.st_size > 0) {
+            /* A crash (kill -9) in the middle of a write can leave a torn last line. It
+             * belonged to a batch that was never acknowledged (we fsync before we ack),
+             * so cut it off: the batch is redelivered whole. */
+            char c = '\n';
+            if (pread(o->fd, &c, 1, st.st_size - 1) == 1 && c != '\n') {
+                off_t keep = st.st_size - 1;
+                char buf[4096];
+                bool found = false;
+                while (keep > 0 && !found) {
+                    off_t from = keep > (off_t)sizeof(buf) ? keep - (off_t)sizeof(buf) : 0;
+                    ssize_t n = pread(o->fd, buf, (size_t)(keep - from), from);
+                    if (n <= 0) break;
+                    for (ssize_t i = n - 1; i >= 0; i--)
+                        if (buf[i] == '\n') {
+                            keep = from + i + 1;
+                            found = true;
+                            break;
+                        }
+                    if (!found) keep = from;
+                }
+                if (ftruncate(o->fd, found ? keep : 0) == 0) {
+                    sl_warn("file sink: %s ended with a torn line (an interrupted write); "
+                            "cut %lld bytes", o->path,
+                            (long long)(st.st_size - (found ? keep : 0)));
+                    st.st_size = found ? keep : 0;
+                }
+            }
+        }
     }
     o->start = st.st_size;
     o->touched = true;

@@ -24,9 +24,8 @@
 #include "sl_log.h"
 #include "sl_json.h"
 #include "binlog_decode.h"
+#include "my_source.h"
 
-#include <mysql.h>
-#include <mariadb_rpl.h>
 #include <errno.h>
 #include <ctype.h>
 #include <sys/stat.h>
@@ -35,19 +34,24 @@
 
 /* ---- configuration --------------------------------------------------------------- */
 
-typedef struct sl_my_conf {
-    char        *id;
-    char        *dsn;
-    int64_t      server_id;
-    sl_strlist_t tables;
-    char        *start;
-    sl_strlist_t binlog_files;
-    char        *schema_dsn;
-    int          snapshot;
-    int64_t      heartbeat_ms;
-} sl_my_conf_t;
 
-static const char *const sl_my_snapshot_modes[] = {"never", NULL};
+
+static const char *const sl_my_snapshot_modes[] = {"initial", "never", "initial_only",
+                                                    "always", NULL};
+
+static const sl_conf_def_t sl_my_snap_defs[] = {
+    {.key = "mode", .type = SL_CT_ENUM, .offset = offsetof(sl_my_snap_conf_t, mode),
+     .def = "initial", .choices = sl_my_snapshot_modes,
+     .doc = "initial (once, when there is no checkpoint), never, initial_only, always"},
+    {.key = "chunk_size", .type = SL_CT_INT, .offset = offsetof(sl_my_snap_conf_t, chunk_size),
+     .def = "10000", .min = 1, .max = 10000000, .doc = "rows per query"},
+    {.key = "max_parallel_tables", .type = SL_CT_INT,
+     .offset = offsetof(sl_my_snap_conf_t, max_parallel_tables), .def = "2", .min = 1,
+     .max = 64, .doc = "accepted; the MySQL source reads tables one after another"},
+    {.key = "where", .type = SL_CT_STRMAP, .offset = offsetof(sl_my_snap_conf_t, where),
+     .doc = "per-table filter: {\"db.table\": \"SQL condition\"}"},
+    {.key = NULL},
+};
 
 static const sl_conf_def_t sl_my_conf_defs[] = {
     {.key = "id", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, id),
@@ -65,17 +69,15 @@ static const sl_conf_def_t sl_my_conf_defs[] = {
      .doc = "local binlog files to replay instead of a server"},
     {.key = "schema_dsn", .type = SL_CT_STR, .offset = offsetof(sl_my_conf_t, schema_dsn),
      .flags = SL_CF_SECRET, .doc = "server for schemas when replaying binlog_files"},
-    {.key = "snapshot", .type = SL_CT_ENUM, .offset = offsetof(sl_my_conf_t, snapshot),
-     .def = "never", .choices = sl_my_snapshot_modes, .doc = "initial snapshot mode"},
+    {.key = "snapshot", .type = SL_CT_OBJ, .offset = offsetof(sl_my_conf_t, snapshot),
+     .flags = SL_CF_SHORTHAND, .sub = sl_my_snap_defs,
+     .doc = "initial snapshot: a mode, or {mode, chunk_size, where}"},
     {.key = "heartbeat_ms", .type = SL_CT_INT, .offset = offsetof(sl_my_conf_t, heartbeat_ms),
      .def = "200", .min = 10, .max = 60000, .doc = "server heartbeat when idle"},
     {.key = NULL},
 };
 
-typedef struct sl_my_dsn {
-    char    *user, *pass, *host, *db;
-    unsigned port;
-} sl_my_dsn_t;
+
 
 static void sl_my_dsn_free(sl_my_dsn_t *d)
 {
@@ -197,43 +199,9 @@ static void sl_my_validate(const void *conf, const char *path, sl_errs_t *errs)
 
 /* ---- state ----------------------------------------------------------------------- */
 
-typedef struct sl_my_source {
-    const sl_my_conf_t  *conf;
-    sl_pipeline_t       *p;
-    char               **tdb, **ttable;         /* parsed `tables`; "*" = whole db */
-    size_t               ntables;
-    sl_my_dsn_t          dsn;
-    MYSQL               *mysql;                 /* replication connection */
-    MYSQL               *meta;                  /* information_schema lookups */
-    MARIADB_RPL         *rpl;
-    sl_binlog_decoder_t *dec;
-    bool                 ever_connected;
-    bool                 mariadb;
-    bool                 finished;              /* binlog_files replayed */
 
-    /* received position: end of the last complete transaction [src] */
-    char                *file;                  /* current binlog file */
-    uint64_t             pos;                   /* position in it */
-    char                *recv_file;
-    uint64_t             recv_pos;
-    sl_buf_t             gtid_state;            /* MariaDB "d-s-n,..." / MySQL set text */
 
-    /* the open transaction */
-    bool                 in_tx;
-    char                 tx_gtid[96];
-    int64_t              tx_thread;
-    uint64_t             tx_seq;
-    uint64_t             tx_ts_us;
-    char                *query;                 /* ANNOTATE_ROWS / ROWS_QUERY text */
-    size_t               query_len;
-    sl_binlog_envctx_t   env;
-    sl_pos_t             posbuf;
-    char               **known;                 /* see sl_my_known() */
-    size_t               nknown;
-    char                 err[SL_ERRSTR_SIZE];
-} sl_my_source_t;
-
-static bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table)
+bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table)
 {
     for (size_t i = 0; i < s->ntables; i++)
         if (!strcmp(s->tdb[i], db) && (!strcmp(s->ttable[i], "*") || !strcmp(s->ttable[i], table)))
@@ -241,7 +209,7 @@ static bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const ch
     return false;
 }
 
-static void sl_set_str(char **dst, const char *s, size_t n)
+void sl_my_set_str(char **dst, const char *s, size_t n)
 {
     free(*dst);
     *dst = sl_strndup(s, n);
@@ -433,7 +401,7 @@ static int sl_my_tx_commit(sl_my_source_t *s, uint64_t end_pos)
     if (!s->in_tx) sl_emit_tx_begin(s->p);
     s->in_tx = false;
     s->tx_gtid[0] = '\0';
-    sl_set_str(&s->recv_file, s->file ? s->file : "", strlen(s->file ? s->file : ""));
+    sl_my_set_str(&s->recv_file, s->file ? s->file : "", strlen(s->file ? s->file : ""));
     s->recv_pos = end_pos;
     sl_my_make_pos(s);
     return sl_emit_tx_commit(s->p, &s->posbuf);
@@ -506,10 +474,10 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
     int rc = SL_OK;
     switch (ev.type) {
     case SL_BINLOG_ROTATE_EVENT:
-        sl_set_str(&s->file, ev.rotate.file, ev.rotate.file_len);
+        sl_my_set_str(&s->file, ev.rotate.file, ev.rotate.file_len);
         s->pos = ev.rotate.position;
         if (!s->in_tx && !s->recv_file) {
-            sl_set_str(&s->recv_file, ev.rotate.file, ev.rotate.file_len);
+            sl_my_set_str(&s->recv_file, ev.rotate.file, ev.rotate.file_len);
             s->recv_pos = ev.rotate.position;
         }
         return SL_OK;
@@ -593,7 +561,7 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
 
 /* ---- server connection ----------------------------------------------------------- */
 
-static MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d)
+MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d)
 {
     MYSQL *m = mysql_init(NULL);
     unsigned int timeout = 10;
@@ -652,7 +620,7 @@ static int sl_my_initial_position(sl_my_source_t *s)
             sl_err(s->err, sizeof(s->err), "binary logging is off on the server: set log_bin");
             return SL_ERR;
         }
-        sl_set_str(&s->recv_file, row[0], strlen(row[0]));
+        sl_my_set_str(&s->recv_file, row[0], strlen(row[0]));
         s->recv_pos = strtoull(row[1], NULL, 10);
         mysql_free_result(res);
     } else if (!strcmp(start, "earliest")) {
@@ -667,12 +635,12 @@ static int sl_my_initial_position(sl_my_source_t *s)
             sl_err(s->err, sizeof(s->err), "the server lists no binary logs");
             return SL_ERR;
         }
-        sl_set_str(&s->recv_file, row[0], strlen(row[0]));
+        sl_my_set_str(&s->recv_file, row[0], strlen(row[0]));
         s->recv_pos = 4;
         mysql_free_result(res);
     } else if (sl_my_start_kind(start) == SL_MY_START_FILEPOS) {
         const char *colon = strrchr(start, ':');
-        sl_set_str(&s->recv_file, start, (size_t)(colon - start));
+        sl_my_set_str(&s->recv_file, start, (size_t)(colon - start));
         s->recv_pos = strtoull(colon + 1, NULL, 10);
     } else {
         /* a GTID set: MariaDB positions by @slave_connect_state */
@@ -706,6 +674,35 @@ static int sl_my_setup(sl_my_source_t *s)
                 "server does not log are null); set binlog_row_image=FULL for full rows", v);
     char csum[64] = "";
     sl_my_scalar(s, s->mysql, "SELECT @@global.binlog_checksum", csum, sizeof(csum));
+    if (sl_my_scalar(s, s->mysql, "SELECT VERSION()", v, sizeof(v)) == SL_OK)
+        s->mariadb = strcasestr(v, "mariadb") != NULL;
+
+    /* Initial snapshot: when the mode asks for one, or one was interrupted. */
+    if (!s->recv_file) {
+        int mode = s->conf->snapshot.mode;
+        char *cks = sl_pipeline_checkpoint_json(s->p);
+        json_t *ck = cks ? json_loads(cks, 0, NULL) : NULL;
+        free(cks);
+        json_t *resume = ck ? json_object_get(ck, "snapshot") : NULL;
+        bool todo = mode != SL_MY_SNAP_NEVER &&
+                    (resume || (mode == SL_MY_SNAP_ALWAYS ? !s->snapshot_done
+                                                          : !ck && !s->snapshot_done));
+        int rc = SL_OK;
+        if (todo) {
+            bool stopped = false;
+            s->ever_connected = true;
+            sl_pipeline_set_source_connected(s->p, true);
+            rc = sl_my_snapshot(s, resume, &stopped);
+            if (rc == SL_OK && stopped) s->finished = true;
+            if (rc == SL_OK && !stopped) s->snapshot_done = true;
+        }
+        if (rc == SL_OK && mode == SL_MY_SNAP_INITIAL_ONLY && !s->finished) {
+            sl_info("snapshot mode initial_only: snapshot done, stopping");
+            s->finished = true;
+        }
+        if (ck) json_decref(ck);
+        if (rc != SL_OK || s->finished) return rc;
+    }
 
     /* Position: what we received (reconnect), else the checkpoint, else `start`. */
     if (!s->recv_file && !s->gtid_state.len) {
@@ -717,7 +714,7 @@ static int sl_my_setup(sl_my_source_t *s)
             sl_buf_puts(&s->gtid_state, json_string_value(g));
         }
         if (f && *f) {
-            sl_set_str(&s->recv_file, f, strlen(f));
+            sl_my_set_str(&s->recv_file, f, strlen(f));
             s->recv_pos = (uint64_t)json_integer_value(json_object_get(ck, "pos"));
         } else if (!json_is_string(g)) {
             int rc = sl_my_initial_position(s);
@@ -788,7 +785,7 @@ static int sl_my_setup(sl_my_source_t *s)
                                                                     false);
     else if (!strcasecmp(csum, "NONE")) sl_binlog_decoder_set_checksum(s->dec,
                                                                        SL_BINLOG_CSUM_OFF, false);
-    if (s->recv_file) sl_set_str(&s->file, s->recv_file, strlen(s->recv_file));
+    if (s->recv_file) sl_my_set_str(&s->file, s->recv_file, strlen(s->recv_file));
     s->ever_connected = true;
     s->in_tx = false;
     sl_pipeline_set_source_connected(s->p, true);
@@ -816,7 +813,8 @@ static int sl_my_stream(sl_my_source_t *s)
             sl_err(s->err, sizeof(s->err), "binlog stream: %s (errno %u)",
                    mysql_error(s->mysql), mysql_errno(s->mysql));
             unsigned no = mysql_errno(s->mysql);
-            if (no == 1236 || no == 1941 || no == 1942 || no == 1945) {
+            if (no == 1236 || no == 1941 || no == 1942 || no == 1945 || no == 1227 ||
+                no == 1045) {
                 /* purged position, unparsable or impossible GTID state: retrying cannot
                  * help; the user must choose another start */
                 mariadb_free_rpl_event(event);
@@ -873,7 +871,7 @@ static int sl_my_replay_files(sl_my_source_t *s)
             return SL_ERR;
         }
         sl_my_new_decoder(s);
-        sl_set_str(&s->file, base, strlen(base));
+        sl_my_set_str(&s->file, base, strlen(base));
         const uint8_t *ev;
         size_t ev_len, ev_off;
         int r;
@@ -961,6 +959,7 @@ static int sl_my_run(void *src, char *errstr, size_t errstr_size)
     unsigned backoff = 500;
     while (!sl_pipeline_stopping(s->p)) {
         int rc = sl_my_setup(s);
+        if (rc == SL_OK && s->finished) break;   /* initial_only, or stopped mid-snapshot */
         if (rc == SL_OK) {
             backoff = 500;
             rc = sl_my_stream(s);

@@ -118,7 +118,10 @@ def read_jsonl(path):
     except FileNotFoundError:
         return []
     out = []
-    for i, line in enumerate(data.split(b"\n"), 1):
+    lines = data.split(b"\n")
+    if lines and lines[-1]:
+        lines.pop()   # a torn last line (writer killed mid-write): not delivered yet
+    for i, line in enumerate(lines, 1):
         if not line:
             continue
         try:

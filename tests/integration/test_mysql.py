@@ -196,7 +196,7 @@ def test_resume_by_file_position_and_by_gtid():
     my("insert into t values (3)", db="mypos")
     for name, start in (("my-bypos", "%s:%s" % (file, pos)), ("my-bygtid", gtid)):
         out = sltest.tmpdir("out")
-        s = sltest.start_sluice(spec(name, ["mypos.t"], out, start=start))
+        s = sltest.start_sluice(spec(name, ["mypos.t"], out, start=start, snapshot="never"))
         evs = wait_events(out, "mypos", "t", 3)
         eq([e["after"]["id"] for e in evs], [1, 2, 3], "start %s" % start)
         s.stop()
@@ -227,6 +227,123 @@ def test_offline_replay_of_binlog_files_matches_the_stream():
     offline = events(out2, "myoff", "t")
     strip = lambda e: (e["op"], e["before"], e["after"], e["source"]["file"], e["source"]["pos"])
     eq([strip(e) for e in offline], [strip(e) for e in online], "same events offline")
+
+
+def _replay(evs):
+    state = {}
+    for e in evs:
+        if e["op"] in ("r", "c", "u"):
+            if e["op"] == "u" and e["before"]["id"] != e["after"]["id"]:
+                state.pop(e["before"]["id"], None)
+            state[e["after"]["id"]] = e["after"]
+        elif e["op"] == "d":
+            state.pop(e["before"]["id"], None)
+    return state
+
+
+def _table(db, table):
+    rows = my("select id, v, s from %s" % table, db=db)
+    out = {}
+    for line in rows.splitlines():
+        i, v, st = line.split("\t")
+        out[int(i)] = {"id": int(i), "v": int(v), "s": st}
+    return out
+
+
+def _writer(db, table, n, iterations):
+    body = "".join(
+        "update %s set v = v + 1, s = 'u%d' where id = %d; delete from %s where id = %d; "
+        "insert ignore into %s values (%d, %d, 'new');"
+        % (table, i, (i * 7919) % n + 1, table, (i * 104729) % n + 1, table, n + i, i)
+        for i in range(iterations))
+    p = subprocess.Popen(["mariadb", "-h127.0.0.1", "-P" + os.environ["SL_MY_PORT"], "-uroot",
+                          db], stdin=subprocess.PIPE)
+    p.stdin.write(body.encode())
+    p.stdin.close()
+    return p
+
+
+def test_snapshot_with_concurrent_writers_matches_the_table():
+    fresh_db("mysnap")
+    my("create table t (id int primary key, v int, s varchar(20));"
+       "insert into t select seq, seq, concat('row', seq) from seq_1_to_20000", db="mysnap")
+    out = sltest.tmpdir("out")
+    w = _writer("mysnap", "t", 20000, 1500)
+    s = sltest.start_sluice(spec("my-snap", ["mysnap.t"], out,
+                                 snapshot={"mode": "initial", "chunk_size": 500}))
+    s.wait_log("snapshot: complete", timeout=60)
+    eq(w.wait(60), 0)
+    my("insert into t values (999999, 0, 'marker')", db="mysnap")
+    wait_until(lambda: any(e["after"] and e["after"]["id"] == 999999
+                           for e in events(out, "mysnap", "t")), 30, what="marker row")
+    evs = events(out, "mysnap", "t")
+    check(any(e["op"] == "r" for e in evs) and any(e["op"] != "r" for e in evs), "both kinds")
+    eq(_replay(evs), _table("mysnap", "t"), "replayed events == table")
+    marks = [e["source"]["snapshot"] for e in evs if e["op"] == "r"]
+    eq((marks[0], marks[-1], marks.count("first"), marks.count("last")),
+       ("first", "last", 1, 1))
+    check(all(e["transaction"] is None for e in evs if e["op"] == "r"), "no tx for reads")
+    s.stop()
+
+
+def test_snapshot_kill9_resumes_and_modes():
+    fresh_db("mysnk")
+    my("create table t (id int primary key, v int, s varchar(20));"
+       "insert into t select seq, seq, 'r' from seq_1_to_200000", db="mysnk")
+    out = sltest.tmpdir("out")
+    data = sltest.tmpdir("data")
+    sp = spec("my-snk", ["mysnk.t"], out, snapshot={"mode": "initial", "chunk_size": 200})
+    sp["spec"]["batch"]["max_events"] = 200
+    path = sltest.write_spec(sp)
+    s = sltest.start_sluice(path, data_dir=data)
+    wait_until(lambda: os.path.exists(os.path.join(out, "mysnk.t.jsonl")) and
+               os.path.getsize(os.path.join(out, "mysnk.t.jsonl")) > 2000000, 60,
+               what="some snapshot rows")
+    s.kill()
+    first = len(events(out, "mysnk", "t"))
+    check(first < 200000, "killed mid-snapshot (%d)" % first)
+    my("update t set v = -1 where id = 200000", db="mysnk")
+    s2 = sltest.start_sluice(path, data_dir=data)
+    s2.wait_log("resuming", timeout=30)
+    s2.wait_log("snapshot: complete", timeout=60)
+    my("insert into t values (900000, 1, 'end')", db="mysnk")
+    wait_until(lambda: any(e["after"] and e["after"]["id"] == 900000
+                           for e in events(out, "mysnk", "t")), 30, what="row after snapshot")
+    evs = events(out, "mysnk", "t")
+    eq(_replay(evs), _table("mysnk", "t"))
+    check(sum(1 for e in evs if e["op"] == "r") < 200000 + first, "resumed, not restarted")
+    s2.stop()
+    # initial_only exits by itself; never streams only
+    out2 = sltest.tmpdir("out")
+    r = sltest.start_sluice(spec("my-snonly", ["mysnk.t"], out2, snapshot="initial_only"))
+    eq(r.wait(60), 0)
+    eq(sum(1 for e in events(out2, "mysnk", "t") if e["op"] == "r"), 200001)
+    out3 = sltest.tmpdir("out")
+    n = sltest.start_sluice(spec("my-snnever", ["mysnk.t"], out3, snapshot="never"))
+    n.wait_log("streaming binlog")
+    my("insert into t values (970000, 1, 'x')", db="mysnk")
+    wait_until(lambda: events(out3, "mysnk", "t"), 20, what="streamed row")
+    eq([e["op"] for e in events(out3, "mysnk", "t")], ["c"])
+    n.stop()
+
+
+def test_snapshot_rows_map_types_like_streamed_rows():
+    fresh_db("mysty")
+    my("set global time_zone = '+00:00'")
+    my(TYPES_DDL, db="mysty")
+    my("set time_zone = '+00:00'; " + ROW1, db="mysty")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-snty", ["mysty.ty"], out, snapshot="initial"))
+    s.wait_log("streaming binlog", timeout=30)
+    my("set time_zone = '+00:00'; " + ROW1.replace("values (1,", "values (2,"), db="mysty")
+    evs = wait_events(out, "mysty", "ty", 2)
+    eq([e["op"] for e in evs], ["r", "c"])
+    a, b = dict(evs[0]["after"]), dict(evs[1]["after"])
+    a.pop("id")
+    b.pop("id")
+    for k in b:
+        eq(a[k], b[k], "column %s: snapshot vs stream" % k)
+    s.stop()
 
 
 def test_errors_are_clear():

@@ -179,6 +179,21 @@ static void test_file_sink_appends_one_value_line_per_event(void **state)
     sl_sink_file.destroy(sink);
 }
 
+static void test_file_sink_cuts_a_torn_last_line_left_by_a_crash(void **state)
+{
+    fs_fixture_t *f = *state;
+    FILE *fp = fopen(fs_path(f, "torn.jsonl"), "wb");
+    assert_non_null(fp);
+    fputs("{\"ok\":1}\n{\"half\":", fp);   /* a writer killed mid-line */
+    fclose(fp);
+    void *sink = fs_open_sink(fs_path(f, "torn.jsonl"));
+    fs_add(&f->batch, &fs_orders, -1, NULL, "{\"n\":2}");
+    fs_deliver_ok(sink, &f->batch);
+    fs_expect_file(f, "torn.jsonl", "{\"ok\":1}\n{\"n\":2}\n");
+    sl_sink_file.close(sink);
+    sl_sink_file.destroy(sink);
+}
+
 static void test_file_sink_placeholders_write_one_file_per_destination(void **state)
 {
     fs_fixture_t *f = *state;
@@ -313,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define FS_TEST(fn) cmocka_unit_test_setup_teardown(fn, fs_setup, fs_teardown)
         FS_TEST(test_file_sink_appends_one_value_line_per_event),
+        FS_TEST(test_file_sink_cuts_a_torn_last_line_left_by_a_crash),
         FS_TEST(test_file_sink_placeholders_write_one_file_per_destination),
         FS_TEST(test_file_sink_keeps_appending_after_close_and_reopen),
         FS_TEST(test_file_sink_recreates_a_file_removed_between_batches),
