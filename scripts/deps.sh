@@ -12,11 +12,12 @@ SL_DEPS_PKGS=(
     build-essential pkg-config libpq-dev default-libmysqlclient-dev librdkafka-dev
     libhiredis-dev duktape-dev libyaml-dev libmicrohttpd-dev libssl-dev libcmocka-dev
     libjansson-dev
+    libzstd-dev
     # servers and clients the tests start and drive
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client redis-server
     redis-tools kcat
     # tools the scripts use (runuser: util-linux; timeout/mktemp: coreutils; pgrep: procps)
-    yamllint jq python3 procps util-linux coreutils
+    yamllint jq python3 procps util-linux coreutils bc time
     # Helm chart tests (tests/helm): a template renderer built offline in GOPATH mode
     golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )

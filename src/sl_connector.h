@@ -53,16 +53,33 @@ typedef struct sl_source_ops {
 
 /* ---- processors ------------------------------------------------------------------ */
 
+/* Counters of one processor instance (all monotonic). */
+typedef struct sl_proc_stats {
+    uint64_t batches;         /* batches processed */
+    uint64_t events_in;
+    uint64_t events_out;
+    uint64_t failures;        /* calls that failed: threw, bad result or a limit */
+    uint64_t limit_timeouts;  /* of those: wall-clock or CPU limit */
+    uint64_t limit_memory;    /* of those: memory limit */
+    uint64_t skipped;         /* events dropped by the error policy */
+    uint64_t dead_lettered;   /* events written to the dead-letter destination */
+} sl_proc_stats_t;
+
 typedef struct sl_processor_ops {
     const char          *type;
     const sl_conf_def_t *conf;
     size_t               conf_size;
     void  (*validate)(const void *conf, const char *path, sl_errs_t *errs);
     void *(*create)(const void *conf, sl_pipeline_t *p, char *errstr, size_t errstr_size);
-    /* Transform *batch in place or replace it (the processor then owns the old one via
-     * sl_pipeline_batch_release). SL_OK, or SL_ERR with errstr. */
-    int   (*process)(void *proc, sl_batch_t **batch, char *errstr, size_t errstr_size);
+    /* Transform b in place (source thread, when the batch closes): the processor may
+     * rebuild b->ev, b->n, b->cap and b->arena (e.g. swap in buffers of its own) and may
+     * set events' key and route fields; it must leave b->seq, b->has_pos and b->pos
+     * alone, so the checkpoint still covers the input even when every event is dropped.
+     * SL_OK, or SL_ERR with errstr: the pipeline then fails without delivering b. */
+    int   (*process)(void *proc, sl_batch_t *b, char *errstr, size_t errstr_size);
     void  (*destroy)(void *proc);
+    /* Optional: counters, callable from any thread while the processor runs. */
+    void  (*stats)(void *proc, sl_proc_stats_t *out);
 } sl_processor_ops_t;
 
 /* ---- sinks ----------------------------------------------------------------------- */
@@ -81,6 +98,15 @@ typedef struct sl_sink_ops {
     int   (*deliver)(void *sink, const sl_batch_t *b, char *errstr, size_t errstr_size);
     void  (*close)(void *sink);
     void  (*destroy)(void *sink);
+    /* Optional: a sink that stores the checkpoint itself, atomically with the data it
+     * delivered (Kafka exactly-once: in the same transaction), reads it back here. Called
+     * on the source thread before the source starts, while the sink thread may be in
+     * open(). SL_OK with json_out holding a checkpoint document ({"source": type,
+     * "position": {...}}, the checkpoint file's shape), SL_OK with json_out empty when
+     * there is none, SL_ERR (errstr) when it cannot be read. A checkpoint returned here
+     * replaces the one from the data dir (sl_pipeline_stored_checkpoint). */
+    int   (*load_checkpoint)(void *sink, sl_buf_t *json_out, char *errstr,
+                             size_t errstr_size);
 } sl_sink_ops_t;
 
 /* ---- registry (sl_registry.c) ---------------------------------------------------- */

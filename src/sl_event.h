@@ -39,6 +39,13 @@ typedef struct sl_event {
     int32_t  shard;              /* -1 when spec.sharding is off */
     uint8_t  op;                 /* sl_op_t */
     uint64_t commit_us;          /* source commit time, µs since epoch (latency metrics) */
+    /* Routing overrides a processor set (JavaScript `event.route`); all zero when none.
+     * The names live in the arena at route_off: topic bytes, then stream bytes. A
+     * `route.key` needs no field: the processor replaces key_off/key_len. Sources leave
+     * these zero (sl_emit_event clears them); read them through the accessors below. */
+    uint32_t route_off;
+    uint16_t route_topic_len;    /* 0: keep the sink's configured topic (Kafka) */
+    uint16_t route_stream_len;   /* 0: keep the sink's configured stream (Redis) */
 } sl_event_t;
 
 /* A source position, opaque to the core: the source fills it when a transaction ends
@@ -73,6 +80,23 @@ static inline const char *sl_event_key(const sl_batch_t *b, const sl_event_t *e)
 static inline const char *sl_event_val(const sl_batch_t *b, const sl_event_t *e)
 {
     return b->arena.data + e->val_off;
+}
+
+/* Destination overrides set by a processor: the Kafka topic / Redis stream name for this
+ * event (not NUL-terminated; *len set), or NULL when the sink's own setting applies. */
+static inline const char *sl_event_route_topic(const sl_batch_t *b, const sl_event_t *e,
+                                               size_t *len)
+{
+    if (!e->route_topic_len) return NULL;
+    *len = e->route_topic_len;
+    return b->arena.data + e->route_off;
+}
+static inline const char *sl_event_route_stream(const sl_batch_t *b, const sl_event_t *e,
+                                                size_t *len)
+{
+    if (!e->route_stream_len) return NULL;
+    *len = e->route_stream_len;
+    return b->arena.data + e->route_off + e->route_topic_len;
 }
 
 #endif

@@ -565,7 +565,8 @@ static int sl_submit(sl_pipeline_t *p, sl_batch_t *b)
     uint64_t proc_t0 = p->spec->nprocs ? sl_now_mono_us() : 0;
     for (size_t i = 0; i < p->spec->nprocs && b->n; i++) {
         const sl_processor_ops_t *ops = p->spec->procs[i].ops;
-        if (ops->process(p->procs[i], &b, err, sizeof(err)) != SL_OK) {
+        /* In place; b keeps has_pos/pos, so an emptied batch still checkpoints. */
+        if (ops->process(p->procs[i], b, err, sizeof(err)) != SL_OK) {
             sl_pipeline_fail(p, "processor failed: %s", err);
             pthread_mutex_lock(&p->lock);
             sl_batch_reset(b);
@@ -670,6 +671,9 @@ int sl_emit_event(sl_pipeline_t *p, const sl_event_t *ev)
     const sl_batch_spec_t *bs = &p->spec->batch;
     sl_batch_t *b = p->cur;
     sl_event_t e = *ev;
+    /* Routing overrides are the processors' business: none from a source. */
+    e.route_off = 0;
+    e.route_topic_len = e.route_stream_len = 0;
 
     /* Close before this event when the batch is full: max_events reached, or this
      * event's bytes (already in the arena) would take it past max_bytes. A batch
@@ -857,6 +861,24 @@ bool sl_pipeline_source_connected(const sl_pipeline_t *p)
 /* Lifecycle                                                                         */
 /* ================================================================================= */
 
+/* The "position" object of a checkpoint document (new reference), or NULL (with a
+ * warning naming `origin`) when the document belongs to another source type. Takes
+ * ownership of doc. */
+static json_t *sl_ckpt_position(json_t *doc, const char *source_type, const char *origin)
+{
+    json_t *src = json_object_get(doc, "source");
+    json_t *pos = json_object_get(doc, "position");
+    if (!json_is_string(src) || strcmp(json_string_value(src), source_type) != 0 ||
+        !json_is_object(pos)) {
+        sl_warn("checkpoint %s belongs to another source type; ignoring it", origin);
+        json_decref(doc);
+        return NULL;
+    }
+    json_incref(pos);
+    json_decref(doc);
+    return pos;
+}
+
 static json_t *sl_ckpt_load(const char *path, const char *source_type)
 {
     json_error_t jerr;
@@ -870,17 +892,61 @@ static json_t *sl_ckpt_load(const char *path, const char *source_type)
         }
         return NULL;
     }
-    json_t *src = json_object_get(doc, "source");
-    json_t *pos = json_object_get(doc, "position");
-    if (!json_is_string(src) || strcmp(json_string_value(src), source_type) != 0 ||
-        !json_is_object(pos)) {
-        sl_warn("checkpoint %s belongs to another source type; ignoring it", path);
-        json_decref(doc);
-        return NULL;
+    return sl_ckpt_position(doc, source_type, path);
+}
+
+/* Source thread, before the source starts: sinks with a load_checkpoint hook store the
+ * checkpoint atomically with their data (Kafka exactly-once), so what they committed is
+ * where the source must resume; their checkpoint replaces the data dir's. The first sink
+ * that has one wins (positions are opaque here, so several cannot be ordered; a
+ * disagreement is logged). SL_ERR when a sink cannot read its checkpoint. */
+static int sl_sink_checkpoints_load(sl_pipeline_t *p, char *errstr, size_t errstr_size)
+{
+    json_t *chosen = NULL;
+    const char *chosen_id = NULL;
+    for (uint32_t i = 0; i < p->nsinks; i++) {
+        const sl_sink_ops_t *ops = p->sinks[i].spec->ops;
+        const char *sid = sl_sink_spec_common(p->sinks[i].spec)->id;
+        if (!ops->load_checkpoint) continue;
+        sl_buf_t doc = SL_BUF_INIT;
+        char err[SL_ERRSTR_SIZE] = "";
+        if (ops->load_checkpoint(p->sinks[i].sink, &doc, err, sizeof(err)) != SL_OK) {
+            sl_buf_free(&doc);
+            json_decref(chosen);
+            return sl_err(errstr, errstr_size, "sink %s: cannot read its checkpoint: %s", sid,
+                          err);
+        }
+        json_t *pos = NULL;
+        if (doc.len) {
+            json_error_t jerr;
+            json_t *root = json_loadb(doc.data, doc.len, 0, &jerr);
+            if (!root) sl_warn("sink %s: checkpoint is not JSON (%s); ignoring it", sid,
+                               jerr.text);
+            else pos = sl_ckpt_position(root, p->spec->source_ops->type, sid);
+        }
+        sl_buf_free(&doc);
+        if (!pos) continue;
+        if (!chosen) {
+            chosen = pos;
+            chosen_id = sid;
+            continue;
+        }
+        if (!json_equal(chosen, pos))
+            sl_warn("sinks %s and %s hold different checkpoints; resuming from %s's",
+                    chosen_id, sid, chosen_id);
+        json_decref(pos);
     }
-    json_incref(pos);
-    json_decref(doc);
-    return pos;
+    if (!chosen) return SL_OK;
+    char *text = json_dumps(chosen, JSON_COMPACT);
+    sl_info("resuming from the checkpoint stored by sink %s: %s", chosen_id, text);
+    if (p->stored_ckpt) json_decref(p->stored_ckpt);
+    p->stored_ckpt = chosen;
+    pthread_mutex_lock(&p->lock);
+    sl_buf_reset(&p->ckpt);
+    sl_buf_puts(&p->ckpt, text);
+    pthread_mutex_unlock(&p->lock);
+    free(text);
+    return SL_OK;
 }
 
 sl_pipeline_t *sl_pipeline_new(const sl_spec_t *spec, const char *data_dir,
@@ -981,7 +1047,19 @@ static void *sl_source_thread(void *arg)
     char err[SL_ERRSTR_SIZE] = "";
     sl_log_set_thread_ctx(p->spec->name);
     atomic_store(&p->state, SL_PSTATE_RUNNING);
-    int rc = p->spec->source_ops->run(p->src, err, sizeof(err));
+    /* Checkpoints kept by sinks (load_checkpoint hook) are read before the source reads
+     * its start position; when that fails the source does not run (while stopping, the
+     * failure is just the stop). */
+    int rc = sl_sink_checkpoints_load(p, err, sizeof(err));
+    if (rc != SL_OK) {
+        if (!sl_pipeline_stopping(p)) {
+            sl_error("%s", err);
+            sl_pipeline_fail(p, "%s", err);
+        }
+        rc = SL_OK;
+    } else {
+        rc = p->spec->source_ops->run(p->src, err, sizeof(err));
+    }
     if (rc == SL_OK && !atomic_load(&p->stop)) {
         /* The source finished by itself (e.g. snapshot mode initial_only). */
         sl_pipeline_request_stop(p);
@@ -1149,6 +1227,14 @@ const char *sl_pstate_name(sl_pstate_t st)
     static const char *const names[] = {"starting", "running", "stopping", "stopped",
                                         "failed"};
     return (unsigned)st < SL_ARRAY_SIZE(names) ? names[st] : "unknown";
+}
+
+void sl_pipeline_get_proc_stats(sl_pipeline_t *p, size_t i, sl_proc_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (i >= p->spec->nprocs || !p->procs || !p->procs[i]) return;
+    const sl_processor_ops_t *ops = p->spec->procs[i].ops;
+    if (ops->stats) ops->stats(p->procs[i], out);   /* atomics: no lock needed */
 }
 
 void sl_pipeline_get_sink_stats(sl_pipeline_t *p, size_t i, sl_sink_stats_t *out)

@@ -78,6 +78,9 @@ sl_pstate_t sl_pipeline_state(const sl_pipeline_t *p);
 const char *sl_pstate_name(sl_pstate_t st);
 /* Per-sink counters; i < spec->nsinks. */
 void sl_pipeline_get_sink_stats(sl_pipeline_t *p, size_t i, sl_sink_stats_t *out);
+/* Per-processor counters (failures, skipped, dead-lettered...); i < spec->nprocs. All
+ * zero for a processor without a stats hook. Any thread, while the pipeline exists. */
+void sl_pipeline_get_proc_stats(sl_pipeline_t *p, size_t i, sl_proc_stats_t *out);
 /* Pause: the source stops reading (keeping its connection) once the complete
  * transactions it holds are submitted; in-flight batches finish and checkpoint. */
 void sl_pipeline_set_paused(sl_pipeline_t *p, bool paused);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/run-all.sh - what `make test` runs once everything is built: unit tests, the same
-# unit tests under ASan+UBSan, then the integration tests against real servers.
+# unit tests under ASan+UBSan, the integration tests against real servers, then the deploy
+# tests (Helm chart rendered and checked, Dockerfile checked: tests/helm/run.sh).
 #
 # Every stage always runs, even after an earlier one failed. Each stage ends with a line
 # "N passed, N failed"; this script adds them up, prints a summary, and its very last line
@@ -59,6 +60,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1 \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1 \
     run_stage unit-asan bash tests/run-unit.sh build/tests-asan "${asan_bins[@]}"
 run_stage integration bash tests/integration/run.sh
+run_stage deploy bash tests/helm/run.sh
 
 total_pass=0
 total_fail=0

@@ -1,7 +1,8 @@
 /*
  * redis_sink.c - the "redis" sink: one XADD per event into a Redis stream whose name is
- * a template ({db} {schema} {table} {shard}), with fields `key` (key JSON, or `null`) and
- * `value` (the Debezium envelope JSON), optionally trimmed with MAXLEN ~ N.
+ * a template ({db} {schema} {table} {shard}) unless a processor routed the event
+ * elsewhere (route.stream), with fields `key` (key JSON, or `null`) and `value` (the
+ * Debezium envelope JSON), optionally trimmed with MAXLEN ~ N.
  *
  * A batch is one pipeline: every XADD is appended to the hiredis output buffer with argv
  * pointing straight into the batch arena, then all replies are read. The batch succeeds
@@ -341,9 +342,13 @@ static void sl_redis_dest_grow(sl_redis_sink_t *rs)
     rs->cap = cap;
 }
 
-/* The stream for an event; rendered once per (table, shard). */
-static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_event_t *e, size_t *len)
+/* The stream for an event: a processor's route.stream when set, else the configured
+ * name, rendered once per (table, shard). */
+static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_batch_t *b,
+                                   const sl_event_t *e, size_t *len)
 {
+    const char *routed = sl_event_route_stream(b, e, len);
+    if (routed) return routed;
     if (rs->static_name) {
         *len = rs->static_len;
         return rs->static_name;
@@ -539,7 +544,7 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
     for (i = 0; i < b->n; i++) {
         const sl_event_t *e = &b->ev[i];
         size_t slen;
-        const char *stream = sl_redis_stream(rs, e, &slen);
+        const char *stream = sl_redis_stream(rs, b, e, &slen);
         sl_buf_put(&rs->out, argc_hdr, argc_hdr_len);
         sl_resp_bulk(&rs->out, stream, slen);
         if (rs->maxlen[0]) {
@@ -570,7 +575,8 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
     }
     if (rs->replies.n_bad) {
         size_t slen;
-        const char *stream = sl_redis_stream(rs, &b->ev[rs->replies.first_bad_idx], &slen);
+        const char *stream = sl_redis_stream(rs, b, &b->ev[rs->replies.first_bad_idx],
+                                             &slen);
         if (rs->replies.first_bad_type == REDIS_REPLY_ERROR)
             sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: %s (%u of %u failed)",
                    rs->id, (int)(slen > 200 ? 200 : slen), stream, rs->replies.first_err,

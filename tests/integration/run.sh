@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# tests/integration/run.sh - integration tests: start throwaway PostgreSQL and Redis
-# (tests/lib/servers.sh), then run every tests/integration/test_*.py with python3 against
-# them and the built ./sluice binary. Ends with "N passed, N failed" (test cases, summed
-# from each file's own summary line); exits 1 when anything failed.
+# tests/integration/run.sh - integration tests: start throwaway PostgreSQL, Redis and a
+# Kafka mock broker (tests/lib/servers.sh), then run every tests/integration/test_*.py
+# with python3 against them and the built ./sluice binary. Ends with "N passed, N
+# failed" (test cases, summed from each file's own summary line); exits 1 when anything
+# failed.
 #
 # The servers are stopped on every exit path (normal, failure, INT, TERM). Test files run
 # in the background and are waited for, so a signal is handled at once rather than after
@@ -43,7 +44,7 @@ trap cleanup EXIT
 trap 'on_signal interrupted 130' INT
 trap 'on_signal terminated 143' TERM
 
-if ! sl_pg_start || ! sl_redis_start; then
+if ! sl_pg_start || ! sl_redis_start || ! sl_kafka_start || ! sl_mariadb_start; then
     echo "run.sh: could not start the test servers" >&2
     echo "0 passed, 1 failed"
     exit 1

@@ -17,11 +17,13 @@
 # Usage:
 #   source tests/lib/servers.sh
 #   trap sl_servers_stop EXIT
-#   sl_pg_start && sl_redis_start && sl_mariadb_start
+#   sl_pg_start && sl_redis_start && sl_mariadb_start && sl_kafka_start
 #   psql "$SL_PG_DSN" ...; redis-cli -p "$SL_REDIS_PORT" ...; mariadb -h 127.0.0.1 -P ...
+#   kcat -b "$SL_KAFKA_BROKERS" ...; kill -USR1 "$SL_KAFKA_PID" (brokers down), -USR2 (up)
 #
 # Exports: SL_TEST_DIR; SL_PG_PORT SL_PG_DSN SL_PG_HOST SL_PG_DATA; SL_REDIS_PORT
-# SL_REDIS_URI; SL_MY_PORT SL_MY_DSN SL_MY_SOCKET. SL_KEEP_TMP=1 keeps the temp dir.
+# SL_REDIS_URI; SL_MY_PORT SL_MY_DSN SL_MY_SOCKET; SL_KAFKA_BROKERS SL_KAFKA_PID.
+# SL_KEEP_TMP=1 keeps the temp dir.
 
 SL_START_TIMEOUT=${SL_START_TIMEOUT:-30}    # seconds a server gets to come up
 SL_STOP_TIMEOUT=${SL_STOP_TIMEOUT:-15}      # seconds before SIGKILL on stop
@@ -186,7 +188,7 @@ sl_servers_stop() {
         rm -rf -- "$SL_TEST_DIR"
     fi
     unset SL_TEST_DIR SL_PG_HOST SL_PG_PORT SL_PG_DATA SL_PG_DSN SL_REDIS_PORT SL_REDIS_URI \
-        SL_MY_PORT SL_MY_SOCKET SL_MY_DSN
+        SL_MY_PORT SL_MY_SOCKET SL_MY_DSN SL_KAFKA_BROKERS SL_KAFKA_PID
     return 0
 }
 
@@ -365,4 +367,50 @@ EOF
         return 1
     done
     return 1
+}
+
+# Kafka: librdkafka's mock cluster as a stand-alone broker (tests/tools/kafka_mock.c, built
+# into build/tools/kafka_mock by `make tools`). It picks its own free ports and prints the
+# bootstrap address; SIGUSR1 takes its brokers down, SIGUSR2 brings them back.
+# SL_KAFKA_MOCK overrides the binary, SL_KAFKA_MOCK_ARGS adds options (-b N, -t T:P).
+sl_kafka_start() {
+    _sl_state_init || return 1
+    local dir log bin pid addr deadline
+    if [[ -n "${SL_KAFKA_BROKERS:-}" && -d "$SL_TEST_DIR/kafka" ]]; then
+        return 0                    # already running in this harness
+    fi
+    bin=${SL_KAFKA_MOCK:-build/tools/kafka_mock}
+    if [[ ! -x "$bin" ]]; then
+        _sl_log "$bin not found (build it with: make tools)"
+        return 1
+    fi
+    dir=$SL_TEST_DIR/kafka
+    log=$dir/server.log
+    mkdir -p "$dir" || return 1
+    : >"$log"
+    : >"$dir/bootstrap"
+    # The checkpoint topic of exactly-once sinks exists up front with one partition, as
+    # a real deployment would create it (the mock has no CreateTopics API).
+    # shellcheck disable=SC2086
+    "$bin" -t sluice.checkpoints:1 ${SL_KAFKA_MOCK_ARGS:-} </dev/null >"$dir/bootstrap" \
+        2>>"$log" &
+    pid=$!
+    _sl_record kafka "$pid" TERM
+    deadline=$((SECONDS + SL_START_TIMEOUT))
+    addr=""
+    while ((SECONDS < deadline)); do
+        if ! _sl_proc_alive "$pid"; then
+            _sl_fail kafka "$log" "kafka_mock exited"
+            return 1
+        fi
+        read -r addr <"$dir/bootstrap" 2>/dev/null
+        [[ -n "$addr" ]] && break
+        sleep 0.05
+    done
+    if [[ -z "$addr" ]]; then
+        _sl_fail kafka "$log" "no bootstrap address within ${SL_START_TIMEOUT}s"
+        return 1
+    fi
+    export SL_KAFKA_BROKERS=$addr SL_KAFKA_PID=$pid
+    return 0
 }

@@ -1,0 +1,3 @@
+{{- define "probe.pair" -}}
+{{ .k }}: {{ .v | quote }}
+{{- end }}
