@@ -391,7 +391,8 @@ static int sl_mysnap_chunk(sl_mysnap_t *sn, sl_mysnap_table_t *t, bool last_tabl
         sl_buf_puts(&q, " ORDER BY ");
         for (size_t k = 0; k < t->npk; k++)
             sl_buf_printf(&q, "%s`%s`", k ? ", " : "", t->cols[t->pk[k]].name);
-        sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size);
+        /* one row more than a chunk: tells whether another chunk follows */
+        sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size + 1);
     }
     int rc = sl_mysnap_q(sn, sl_buf_cstr(&q));
     sl_buf_free(&q);
@@ -405,7 +406,12 @@ static int sl_mysnap_chunk(sl_mysnap_t *sn, sl_mysnap_table_t *t, bool last_tabl
     MYSQL_ROW row;
     uint64_t n = 0;
     bool stop = false;
+    bool more = false;
     while ((row = mysql_fetch_row(res))) {
+        if (t->npk && (int64_t)n == s->conf->snapshot.chunk_size) {
+            more = true;   /* the extra row: the next chunk reads it again */
+            continue;
+        }
         unsigned long *len = mysql_fetch_lengths(res);
         sl_event_t ev = {0};
         sl_mysnap_encode(sn, t, row, len, sn->first_done ? "true" : "first", &ev);
@@ -435,7 +441,7 @@ static int sl_mysnap_chunk(sl_mysnap_t *sn, sl_mysnap_table_t *t, bool last_tabl
     t->rows += n;
     sn->rows += n;
     sl_pipeline_add_snapshot_rows(s->p, n);
-    if (!t->npk || (int64_t)n < s->conf->snapshot.chunk_size) t->done = true;
+    if (!more) t->done = true;
     if (t->done && last_table && n) {
         /* mark the snapshot's last row: its marker is the last "snapshot":"true" */
         sl_buf_t *o = sl_emit_arena(s->p);

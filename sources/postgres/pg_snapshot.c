@@ -287,8 +287,8 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
             PQclear(res);
             t->cursor_open = true;
         }
-        sl_buf_printf(&q, "FETCH %lld FROM sl_snap_%zu", (long long)s->conf->snapshot.chunk_size,
-                      (size_t)(t - sn->tables));
+        sl_buf_printf(&q, "FETCH %lld FROM sl_snap_%zu",
+                      (long long)s->conf->snapshot.chunk_size + 1, (size_t)(t - sn->tables));
     } else {
         sl_buf_printf(&q, "SELECT * FROM %s.%s", qs, qt);
         bool where = false;
@@ -313,7 +313,9 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
             sl_buf_printf(&q, "%s%s", k ? ", " : "", qk);
             PQfreemem(qk);
         }
-        sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size);
+        /* one row more than a chunk: tells whether another chunk follows, so the
+         * snapshot's last row is known when it is emitted */
+        sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size + 1);
     }
     PQfreemem(qs);
     PQfreemem(qt);
@@ -363,7 +365,11 @@ static void sl_snap_rel(sl_snap_t *sn, sl_snap_table_t *t, const PGresult *res)
 static int sl_snap_emit(sl_snap_t *sn, sl_snap_table_t *t, const PGresult *res)
 {
     sl_pg_source_t *s = sn->s;
-    int nrows = PQntuples(res);
+    int fetched = PQntuples(res);
+    /* Keyed tables: the extra row is read again by the next chunk. A cursor cannot go
+     * back, so a keyless table emits it now. */
+    bool more = fetched > s->conf->snapshot.chunk_size;
+    int nrows = more && t->npk ? (int)s->conf->snapshot.chunk_size : fetched;
     if (!t->rel_ready) sl_snap_rel(sn, t, res);
     uint16_t ncols = t->rel.ncols;
     sl_pg_datum_t *datums = sl_calloc((size_t)ncols + 1, sizeof(*datums));
@@ -373,7 +379,7 @@ static int sl_snap_emit(sl_snap_t *sn, sl_snap_table_t *t, const PGresult *res)
 
     /* The final chunk of the whole snapshot: this table ends here and no other table
      * is pending, so its last row is the snapshot's last. */
-    bool final_chunk = nrows < s->conf->snapshot.chunk_size;
+    bool final_chunk = !more;
     for (size_t i = 0; i < sn->ntables && final_chunk; i++)
         if (&sn->tables[i] != t && !sn->tables[i].done) final_chunk = false;
     sl_emit_tx_begin(s->p);
@@ -427,7 +433,7 @@ static int sl_snap_emit(sl_snap_t *sn, sl_snap_table_t *t, const PGresult *res)
     t->rows += (uint64_t)nrows;
     sn->rows += (uint64_t)nrows;
     sl_pipeline_add_snapshot_rows(s->p, (uint64_t)nrows);
-    if (nrows < s->conf->snapshot.chunk_size) t->done = true;
+    if (!more) t->done = true;
 
     sl_pos_t pos = {.lsn = 0};
     sl_snap_progress_json(sn, &pos.json);

@@ -360,7 +360,9 @@ def test_redis_outage_holds_checkpoint_then_recovers_without_loss():
         time.sleep(1.5)
         eq(psql("select confirmed_flush_lsn < '%s'::pg_lsn from pg_replication_slots "
                 "where slot_name = 'it_outage'" % lsn), "t",
-           "checkpoint held while a required sink is down")
+           "checkpoint held while a required sink is down (confirmed %s, insert at %s)\n%s"
+           % (psql("select confirmed_flush_lsn from pg_replication_slots where slot_name = "
+                   "'it_outage'"), lsn, s.log_tail(60)))
         rp = _start_redis(port)   # an empty Redis: the undelivered batch must be resent
         with sltest.Redis(port=port) as r:
             got = wait_until(lambda: (lambda e: e if len(e) >= 200 else None)(
@@ -475,6 +477,7 @@ def test_wrong_dsn_fails_with_clear_error_and_exit_1():
 
 def test_example_specs_validate():
     env = {"PG_DSN": "host=127.0.0.1", "REDIS_URI": "redis://127.0.0.1:6379/0",
+           "MY_DSN": "mysql://root@127.0.0.1:3306/",
            "KAFKA_BROKERS": "127.0.0.1:9092"}
     specs = sorted(os.path.join(ROOT, "pipelines", f)
                    for f in os.listdir(os.path.join(ROOT, "pipelines"))

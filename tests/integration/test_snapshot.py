@@ -43,6 +43,23 @@ def replay(evs):
     return state
 
 
+def eq_state(got, want, msg, again=None):
+    """Compare replayed state with the table, reporting only the keys that differ. With
+    again (a function returning a fresh state), a mismatch is re-checked after 5 s and the
+    message says whether the missing events arrived late."""
+    if got == want:
+        return
+    late = ""
+    if again:
+        time.sleep(5)
+        late = " (5 s later: %s)" % ("converged: events arrived after the slot confirmed"
+                                     if again() == want else "still different")
+    diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+    sample = dict(list(sorted(diff.items()))[:10])
+    raise sltest.TestFailure("%s%s: %d keys differ (got, want): %r" % (msg, late, len(diff),
+                                                                    sample))
+
+
 def table_rows(table):
     out = psql("select coalesce(json_agg(t order by id), '[]') from %s t" % table)
     return {r["id"]: r for r in json.loads(out)}
@@ -102,7 +119,8 @@ def test_snapshot_with_concurrent_writers_matches_the_table():
         evs = events(out, t)
         check(any(e["op"] == "r" for e in evs) and any(e["op"] != "r" for e in evs),
               "both snapshot rows and changes for %s" % t)
-        eq(replay(evs), table_rows(t), "replayed events == table %s" % t)
+        eq_state(replay(evs), table_rows(t), "replayed events == table %s" % t,
+                 again=lambda: replay(events(out, t)))
         first = [e for e in evs if e["op"] == "r"][0]
         eq((first["before"], first["source"]["snapshot"]), (None, first["source"]["snapshot"]))
         check(first["transaction"] is None, "snapshot rows have no transaction block")
@@ -135,7 +153,8 @@ def test_kill9_during_snapshot_resumes_from_the_last_acknowledged_chunk():
     eq(w.wait(90), 0)
     wait_caught_up("sn_kill")
     evs = events(out, "sn_k")
-    eq(replay(evs), table_rows("sn_k"), "replayed events == table after a kill mid-snapshot")
+    eq_state(replay(evs), table_rows("sn_k"), "replayed events == table after a kill",
+             again=lambda: replay(events(out, "sn_k")))
     reads = sum(1 for e in evs if e["op"] == "r")
     check(reads < 60000 + first_run, "resumed instead of starting over (%d reads)" % reads)
     s2.stop()
@@ -207,6 +226,19 @@ def test_snapshot_rows_map_types_like_streamed_rows():
     eq(a["i8"], -9223372036854775808)
     s.stop()
     drop_slot("sn_types")
+
+
+def test_last_mark_when_rows_are_an_exact_multiple_of_the_chunk():
+    make_table("sn_x", 1000)
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("sn-exact", ["public.sn_x"], out,
+                                 {"mode": "initial_only", "chunk_size": 250}))
+    eq(s.wait(30), 0)
+    marks = [e["source"]["snapshot"] for e in events(out, "sn_x")]
+    eq(len(marks), 1000)
+    eq((marks[0], marks[-1], marks.count("first"), marks.count("last")),
+       ("first", "last", 1, 1))
+    drop_slot("sn_exact")
 
 
 def test_snapshot_where_filter_and_keyless_table():
