@@ -105,6 +105,7 @@ struct sl_pipeline {
     sl_buf_t         ckpt;         /* last committed position JSON (empty: none) */
     uint64_t         ckpt_version; /* bumped on every commit that moved it */
     uint64_t         ckpt_commit_us;
+    bool             ckpt_force;   /* write the checkpoint file at the next chance */
 
     pthread_mutex_t  ckpt_write_lock; /* serializes checkpoint file writes */
     uint64_t         ckpt_written_version;
@@ -295,6 +296,16 @@ static void sl_commit_advance(sl_pipeline_t *p)
                 sl_hist_observe(&p->stats.latency, sl_latency_buckets, (double)(now - c) / 1e6);
         }
         if (b->has_pos) {
+            sl_debug("commit: batch %llu (%u events) moves the checkpoint to %.*s",
+                     (unsigned long long)b->seq, b->n, (int)b->pos.json.len, b->pos.json.data);
+            /* A snapshot ending (its progress replaced by a stream position) is written
+             * at once, not within SL_CKPT_WRITE_MS: a restart must not resume a snapshot
+             * that completed while the source already confirmed stream positions. */
+            bool was_snap = memmem(p->ckpt.data ? p->ckpt.data : "", p->ckpt.len,
+                                   "\"snapshot\"", 10) != NULL;
+            bool is_snap = memmem(b->pos.json.data ? b->pos.json.data : "", b->pos.json.len,
+                                  "\"snapshot\"", 10) != NULL;
+            if (was_snap != is_snap) p->ckpt_force = true;
             sl_buf_reset(&p->ckpt);
             sl_buf_put(&p->ckpt, b->pos.json.data, b->pos.json.len);
             p->ckpt_version++;
@@ -325,6 +336,10 @@ static void sl_ckpt_write(sl_pipeline_t *p, bool force)
 {
     pthread_mutex_lock(&p->ckpt_write_lock);
     uint64_t now = sl_now_mono_us();
+    pthread_mutex_lock(&p->lock);
+    if (p->ckpt_force) force = true;
+    p->ckpt_force = false;
+    pthread_mutex_unlock(&p->lock);
     if (!force && now - p->ckpt_written_us < SL_CKPT_WRITE_MS * 1000ull) {
         pthread_mutex_unlock(&p->ckpt_write_lock);
         return;

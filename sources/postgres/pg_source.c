@@ -755,6 +755,10 @@ static int sl_pg_handle_keepalive(sl_pg_source_t *s, const uint8_t *buf, size_t 
     /* Nothing pending or in flight and not inside a transaction: every change before
      * wal_end has been delivered (or was not for us), so it may be confirmed. */
     if (!s->in_tx && wal_end > s->idle_lsn && sl_emit_all_committed(s->p)) {
+        char a[24], r[24];
+        sl_pg_lsn_format(wal_end, a);
+        sl_pg_lsn_format(s->recv_lsn, r);
+        sl_debug("idle: nothing pending; confirming keepalive WAL end %s (received %s)", a, r);
         s->idle_lsn = wal_end;
         if (wal_end > s->recv_lsn) s->recv_lsn = wal_end;
         return sl_pg_send_status(s, false);
