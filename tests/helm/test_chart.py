@@ -498,7 +498,8 @@ def test_example_pipelines_through_set_file():
         with open(p) as fh:
             for v in dt.spec_vars(fh.read()):
                 env[v] = {"PG_DSN": "host=pg dbname=app user=replicator",
-                          "REDIS_URI": "redis://redis:6379/0"}.get(v, "placeholder:9092")
+                          "REDIS_URI": "redis://redis:6379/0",
+                          "MY_DSN": "mysql://replicator@mariadb:3306/"}.get(v, "placeholder:9092")
     r = subprocess.run([dt.SLUICE, "validate"] + paths, env=dt.base_env(env),
                        capture_output=True, text=True, timeout=30)
     eq(r.returncode, 0, "sluice validate:\n%s%s" % (r.stdout, r.stderr))
