@@ -79,3 +79,33 @@ void sl_sleep_ms(unsigned ms)
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
         ;
 }
+
+static int sl_hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+char *sl_pct_decode(const char *s, size_t n)
+{
+    char *out = sl_malloc(n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? sl_hexval(s[i + 1]) : -1;
+        int lo = i + 2 < n ? sl_hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}

@@ -36,6 +36,10 @@ void *sl_realloc(void *p, size_t n);
 char *sl_strdup(const char *s);
 char *sl_strndup(const char *s, size_t n);
 
+/* Percent-decode s[0..n) (URI userinfo, paths) into a new string; NULL when a %XX escape
+ * is malformed. */
+char *sl_pct_decode(const char *s, size_t n);
+
 /* snprintf into errstr, always NUL-terminated; returns SL_ERR for `return sl_err(...)`. */
 int sl_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -62,36 +62,7 @@ static void sl_js_dlq_uri_free(sl_js_dlq_uri_t *u)
     memset(u, 0, sizeof(*u));
 }
 
-static int sl_js_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
 
-/* Percent-decode s[0..n); NULL when an escape is malformed. */
-static char *sl_js_pct_decode(const char *s, size_t n)
-{
-    char *out = sl_malloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? sl_js_hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? sl_js_hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
-}
 
 static long sl_js_num(const char *s, size_t n, long max)
 {
@@ -143,9 +114,9 @@ static int sl_js_dlq_parse(const char *s, sl_js_dlq_uri_t *u, char *errstr, size
             sl_err(errstr, errstr_size, "credentials must be ':password' or 'user:password'");
             goto err;
         }
-        if (colon > rest && !(u->user = sl_js_pct_decode(rest, (size_t)(colon - rest))))
+        if (colon > rest && !(u->user = sl_pct_decode(rest, (size_t)(colon - rest))))
             goto bad_escape;
-        if (!(u->pass = sl_js_pct_decode(colon + 1, (size_t)(at - colon - 1))))
+        if (!(u->pass = sl_pct_decode(colon + 1, (size_t)(at - colon - 1))))
             goto bad_escape;
     }
     size_t hplen = restlen - (size_t)(hp - rest);

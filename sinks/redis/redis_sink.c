@@ -54,36 +54,7 @@ static void sl_redis_uri_free(sl_redis_uri_t *u)
     memset(u, 0, sizeof(*u));
 }
 
-static int sl_redis_hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
-/* Percent-decode s[0..n) into a new string; NULL when a %XX escape is malformed. */
-static char *sl_redis_pct_decode(const char *s, size_t n)
-{
-    char *out = sl_malloc(n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? sl_redis_hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? sl_redis_hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* Parse s[0..n) as a decimal in [min, max]; -1 when it is not one. */
 static long sl_redis_parse_num(const char *s, size_t n, long min, long max)
@@ -125,10 +96,10 @@ static int sl_redis_uri_parse(const char *s, sl_redis_uri_t *u, char *errstr,
             return sl_err(errstr, errstr_size, "credentials must be ':password' or "
                           "'user:password' (%s)", usage);
         if (colon > rest) {
-            u->user = sl_redis_pct_decode(rest, (size_t)(colon - rest));
+            u->user = sl_pct_decode(rest, (size_t)(colon - rest));
             if (!u->user) goto bad_escape;
         }
-        u->pass = sl_redis_pct_decode(colon + 1, (size_t)(at - colon - 1));
+        u->pass = sl_pct_decode(colon + 1, (size_t)(at - colon - 1));
         if (!u->pass) goto bad_escape;
         if (!u->pass[0]) {
             sl_err(errstr, errstr_size, "empty password after ':' (%s)", usage);

@@ -88,23 +88,6 @@ static void sl_my_dsn_free(sl_my_dsn_t *d)
     memset(d, 0, sizeof(*d));
 }
 
-static char *sl_pct_decode(const char *s, size_t n)
-{
-    char *o = sl_malloc(n + 1);
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], 0};
-            o[j++] = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            o[j++] = s[i];
-        }
-    }
-    o[j] = '\0';
-    return o;
-}
 
 /* mysql://[user[:pass]@]host[:port][/db] */
 static int sl_my_dsn_parse(const char *dsn, sl_my_dsn_t *d, char *errstr, size_t errstr_size)
@@ -123,6 +106,11 @@ static int sl_my_dsn_parse(const char *dsn, sl_my_dsn_t *d, char *errstr, size_t
         const char *colon = memchr(p, ':', (size_t)(at - p));
         d->user = sl_pct_decode(p, (size_t)((colon ? colon : at) - p));
         if (colon) d->pass = sl_pct_decode(colon + 1, (size_t)(at - colon - 1));
+        if (!d->user || (colon && !d->pass)) {
+            sl_my_dsn_free(d);
+            return sl_err(errstr, errstr_size, "dsn: malformed %%-escape in the user or "
+                          "password");
+        }
         p = at + 1;
     }
     const char *colon = NULL;
@@ -143,7 +131,10 @@ static int sl_my_dsn_parse(const char *dsn, sl_my_dsn_t *d, char *errstr, size_t
         free(d->host);
         d->host = sl_strdup("127.0.0.1");
     }
-    if (slash && slash[1]) d->db = sl_pct_decode(slash + 1, strcspn(slash + 1, "?"));
+    if (slash && slash[1] && !(d->db = sl_pct_decode(slash + 1, strcspn(slash + 1, "?")))) {
+        sl_my_dsn_free(d);
+        return sl_err(errstr, errstr_size, "dsn: malformed %%-escape in the database");
+    }
     if (!d->user) d->user = sl_strdup("root");
     return SL_OK;
 }
