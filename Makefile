@@ -52,7 +52,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test unit unit-asan integration demo bench clean tools
+.PHONY: all deps test unit unit-asan integration demo bench clean tools print-pkgs
 all: sluice
 
 sluice: $(OBJS)
@@ -133,6 +133,10 @@ build/helm-render: tests/helm/render.go
 .PHONY: helm-test
 helm-test: sluice build/helm-render
 	@bash tests/helm/run.sh
+
+# The pkg-config packages sluice links (for scripts that build against the objects).
+print-pkgs:
+	@echo $(PKGS)
 
 clean:
 	rm -rf build sluice

@@ -23,7 +23,7 @@ printf '%s\n' "$js_filter_mutate" >"$w/filter_mutate.js"
 echo "bench: building bench/js_bench.c ..."
 js_objs=$(ls build/obj/src/*.o build/obj/sources/*/*.o build/obj/processors/*/*.o \
     build/obj/sinks/*/*.o build/obj/api/*.o build/obj/duktape.o 2>/dev/null | grep -v '/main\.o$')
-js_pkgs="libpq mysqlclient rdkafka hiredis yaml-0.1 libmicrohttpd openssl jansson"
+js_pkgs=$(make -s --no-print-directory print-pkgs)   # the Makefile's PKGS
 # shellcheck disable=SC2086
 cc -std=c11 -O2 -g -Isrc -Iapi -I/usr/share/duktape $(pkg-config --cflags $js_pkgs) \
     -o "$w/js_bench" bench/js_bench.c $js_objs $(pkg-config --libs $js_pkgs) -lm -pthread \
