@@ -53,7 +53,7 @@ BEGIN
   END LOOP;
 END \$\$;
 SQL
-END=$("${PSQL[@]}" -c "SELECT pg_current_wal_lsn()")
+END=$("${PSQL[@]}" -c "SELECT pg_current_wal_insert_lsn()")
 echo "bench: end LSN $END"
 
 confirmed() {

@@ -38,7 +38,6 @@ import traceback
 __all__ = [
     "TestFailure", "check", "eq", "wait_until", "tmpdir", "write_spec", "read_jsonl",
     "psql", "psql_rows", "Redis", "RedisError", "redis", "Sluice", "start_sluice", "main",
-    "retry_once",
 ]
 
 
@@ -409,13 +408,6 @@ def start_sluice(spec, data_dir=None, extra_args=(), **kw):
     return s
 
 
-def retry_once(fn):
-    """Mark a test as known timing-sensitive: it is run once more if it fails (see the
-    open question in the project notes); both runs assert the same things."""
-    fn.retry_once = True
-    return fn
-
-
 def _stop_all(show_logs=False):
     for s in list(_live):
         rc = s.stop()
@@ -453,16 +445,7 @@ def main(module=None):
             continue
         t0 = time.monotonic()
         try:
-            try:
-                fn()
-            except (TestFailure, Exception) as first:
-                # @retry_once: a known timing-sensitive test gets one more run; the
-                # assertions stay, so a real regression still fails (twice).
-                if not getattr(fn, "retry_once", False):
-                    raise
-                print("RETRY %s: %s" % (name, str(first).strip().splitlines()[0][:300]))
-                _stop_all()
-                fn()
+            fn()
         except (TestFailure, Exception) as e:
             failed += 1
             reason = str(e).strip() or type(e).__name__

@@ -159,7 +159,7 @@ def test_dropping_everything_still_moves_the_checkpoint():
                                      "function process(batch) { return []; }"))
     s.wait_log("streaming from slot")
     psql("insert into it_js_none select g, 'x', g, g from generate_series(1, 500) g")
-    lsn = psql("select pg_current_wal_lsn()")
+    lsn = psql("select pg_current_wal_insert_lsn()")
     wait_until(lambda: slot_passed("it_js_none", lsn), 20,
                what="slot confirmed past the filtered rows")
     eq(events(out, "it_js_none"), [], "nothing delivered")
@@ -201,7 +201,7 @@ def test_skip_keeps_the_pipeline_running_through_every_failure_kind():
                    what="good rows around the %s row" % kind)
         check(s.alive(), "still running after a %s failure" % kind)
     psql("insert into it_js_skip values (100, 'ok', 9223372036854775807, 1)")
-    lsn = psql("select pg_current_wal_lsn()")
+    lsn = psql("select pg_current_wal_insert_lsn()")
     wait_until(lambda: 100 in ids(out, "it_js_skip"), 20, what="a later row")
     eq(sorted(ids(out, "it_js_skip")), sorted(good + [100]), "exactly the good rows")
     check(all(e["after"]["seen"] for e in events(out, "it_js_skip")), "all processed")

@@ -338,7 +338,6 @@ def _redis_up(port):
         return False
 
 
-@sltest.retry_once   # open question: confirmed position vs in-flight data
 def test_redis_outage_holds_checkpoint_then_recovers_without_loss():
     psql("drop table if exists it_outage; create table it_outage (id int primary key)")
     port = _free_port()
@@ -356,7 +355,7 @@ def test_redis_outage_holds_checkpoint_then_recovers_without_loss():
         rp.kill()
         rp.wait()
         psql("insert into it_outage select generate_series(101, 300)")
-        lsn = psql("select pg_current_wal_lsn()")
+        lsn = psql("select pg_current_wal_insert_lsn()")
         s.wait_log("delivery failed")
         time.sleep(1.5)
         eq(psql("select confirmed_flush_lsn < '%s'::pg_lsn from pg_replication_slots "
@@ -412,7 +411,7 @@ def test_unpublished_writes_do_not_hold_back_the_slot():
     psql("insert into it_idle values (1)")
     wait_events(out, "it_idle", 1)
     psql("insert into it_other select generate_series(1, 10000)")
-    target = psql("select pg_current_wal_lsn()")
+    target = psql("select pg_current_wal_insert_lsn()")
     wait_until(lambda: psql("select confirmed_flush_lsn >= '%s'::pg_lsn from "
                             "pg_replication_slots where slot_name = 'it_idle'" % target) == "t",
                20, what="confirmed_flush_lsn to pass WAL of unpublished writes")

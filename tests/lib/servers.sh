@@ -192,7 +192,11 @@ sl_servers_stop() {
     return 0
 }
 
-# PostgreSQL 15 with wal_level=logical, trust auth, fsync off.
+# PostgreSQL 15 with wal_level=logical, trust auth, fsync off. synchronous_commit is off
+# too, so a commit returns before its WAL is flushed and the walsender (which decodes
+# flushed WAL only) sends it a moment later: tests that wait for a slot to pass "the
+# current position" must use pg_current_wal_insert_lsn() (covers every commit that
+# returned), not pg_current_wal_lsn() (the write position, which may still lag).
 sl_pg_start() {
     _sl_state_init || return 1
     local bindir dir log locale attempt port pid rc
