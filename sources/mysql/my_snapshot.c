@@ -25,6 +25,7 @@
 #include "my_source.h"
 #include "sl_log.h"
 #include "sl_json.h"
+#include "sl_snapshot.h"
 
 #include <strings.h>
 
@@ -465,23 +466,9 @@ static int sl_mysnap_chunk(sl_mysnap_t *sn, sl_mysnap_table_t *t, bool last_tabl
 
 static void sl_mysnap_resume(sl_mysnap_t *sn, json_t *resume)
 {
-    json_t *done = json_object_get(resume, "done");
-    json_t *keys = json_object_get(resume, "keys");
     for (size_t i = 0; i < sn->nt; i++) {
         sl_mysnap_table_t *t = &sn->t[i];
-        size_t k;
-        json_t *d;
-        json_array_foreach(done, k, d)
-            if (json_is_string(d) && !strcmp(json_string_value(d), t->qname)) t->done = true;
-        json_t *lk = json_object_get(keys, t->qname);
-        if (!t->done && json_is_array(lk) && json_array_size(lk) == t->npk && t->npk) {
-            for (size_t c = 0; c < t->npk; c++) {
-                free(t->last[c]);
-                const char *v = json_string_value(json_array_get(lk, c));
-                t->last[c] = sl_strdup(v ? v : "");
-            }
-            t->have_last = true;
-        }
+        t->done = sl_snapshot_resume_table(resume, t->qname, t->npk, t->last, &t->have_last);
     }
     const char *f = json_string_value(json_object_get(resume, "file"));
     if (f) {

@@ -32,6 +32,7 @@
 #include "pg_source.h"
 #include "sl_log.h"
 #include "sl_json.h"
+#include "sl_snapshot.h"
 
 #include <unistd.h>
 
@@ -120,24 +121,10 @@ static void sl_snap_progress_json(sl_snap_t *sn, sl_buf_t *out)
 
 static void sl_snap_apply_resume(sl_snap_t *sn, json_t *resume)
 {
-    json_t *done = json_object_get(resume, "done");
-    json_t *keys = json_object_get(resume, "keys");
     for (size_t i = 0; i < sn->ntables; i++) {
         sl_snap_table_t *t = &sn->tables[i];
-        size_t k;
-        json_t *d;
-        json_array_foreach(done, k, d)
-            if (json_is_string(d) && !strcmp(json_string_value(d), t->qname)) t->done = true;
-        json_t *lk = json_object_get(keys, t->qname);
-        if (!t->done && json_is_array(lk) && json_array_size(lk) == t->npk && t->npk) {
-            for (size_t c = 0; c < t->npk; c++) {
-                const char *v = json_string_value(json_array_get(lk, c));
-                if (!v) return;
-                free(t->last_key[c]);
-                t->last_key[c] = sl_strdup(v);
-            }
-            t->have_key = true;
-        }
+        t->done = sl_snapshot_resume_table(resume, t->qname, t->npk, t->last_key,
+                                           &t->have_key);
     }
 }
 
