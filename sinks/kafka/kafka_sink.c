@@ -1,6 +1,7 @@
 /*
  * kafka_sink.c - the "kafka" sink (librdkafka): one record per event into a topic whose
- * name is a template ({db} {schema} {table} {shard}), keyed by the event's key JSON, with
+ * name is a template ({db} {schema} {table} {shard}) unless a processor routed the event
+ * elsewhere (route.topic), keyed by the event's key JSON, with
  * headers `sluice.op` and `sluice.table`, plus a tombstone after each delete.
  *
  * At-least-once (default): an idempotent producer (acks=all) gets every event of the batch
@@ -561,6 +562,9 @@ static int sl_kafka_topic_check_partitions(sl_kafka_sink_t *ks, sl_kafka_topic_t
 
 /* The destination of an event: rendered and sanitized once per (table, shard), topic
  * handle created once per producer. SL_OK with *out, SL_AGAIN or SL_ERR. */
+static int sl_kafka_topic_ready(sl_kafka_sink_t *ks, sl_kafka_topic_t *t, char *errstr,
+                                size_t errstr_size);
+
 static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest_t **out,
                          char *errstr, size_t errstr_size)
 {
@@ -601,7 +605,39 @@ static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest
         d->table_hdr = sl_strndup(ks->scratch.data ? ks->scratch.data : "", ks->scratch.len);
         ks->ndests++;
     }
-    sl_kafka_topic_t *t = d->topic;
+    int rc = sl_kafka_topic_ready(ks, d->topic, errstr, errstr_size);
+    if (rc != SL_OK) return rc;
+    *out = d;
+    return SL_OK;
+}
+
+/* A processor's route.topic for an event: validated and sanitized like a rendered
+ * template, looked up among the sink's topics (created on first use). The returned dest
+ * is *tmp: the event's cached dest with the topic replaced (same table header). */
+static int sl_kafka_dest_routed(sl_kafka_sink_t *ks, const sl_kafka_dest_t *d,
+                                const char *name, size_t len, sl_kafka_dest_t *tmp,
+                                char *errstr, size_t errstr_size)
+{
+    if (len > SL_KAFKA_TOPIC_MAX || (len == 1 && name[0] == '.') ||
+        (len == 2 && name[0] == '.' && name[1] == '.'))
+        return sl_err(errstr, errstr_size, "kafka sink %s: route.topic \"%.*s\" set by a "
+                      "processor is not a valid Kafka topic name (1..%d characters, not . "
+                      "or ..)", ks->id, (int)(len > 300 ? 300 : len), name,
+                      SL_KAFKA_TOPIC_MAX);
+    sl_buf_reset(&ks->scratch);
+    sl_buf_put(&ks->scratch, name, len);
+    sl_buf_cstr(&ks->scratch);
+    sl_kafka_topic_sanitize(ks->scratch.data, ks->scratch.len);
+    *tmp = *d;
+    tmp->topic = sl_kafka_topic_get(ks, ks->scratch.data);
+    return sl_kafka_topic_ready(ks, tmp->topic, errstr, errstr_size);
+}
+
+/* A topic's handle exists (created once per producer) and, with sharding, its partition
+ * count was checked. SL_OK, SL_AGAIN or SL_ERR. */
+static int sl_kafka_topic_ready(sl_kafka_sink_t *ks, sl_kafka_topic_t *t, char *errstr,
+                                size_t errstr_size)
+{
     if (sl_unlikely(!t->rkt)) {
         /* Our own copy of the default topic config (acks, compression...), carrying the
          * topic as opaque for the delivery reports. */
@@ -612,11 +648,8 @@ static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest
             return sl_err(errstr, errstr_size, "kafka sink %s: topic %s: %s", ks->id,
                           t->name, rd_kafka_err2str(rd_kafka_last_error()));
     }
-    if (sl_unlikely(ks->shard_count && !t->checked)) {
-        int rc = sl_kafka_topic_check_partitions(ks, t, errstr, errstr_size);
-        if (rc != SL_OK) return rc;
-    }
-    *out = d;
+    if (sl_unlikely(ks->shard_count && !t->checked))
+        return sl_kafka_topic_check_partitions(ks, t, errstr, errstr_size);
     return SL_OK;
 }
 
@@ -1194,6 +1227,14 @@ static int sl_kafka_deliver(void *sink, const sl_batch_t *b, char *errstr,
         sl_kafka_dest_t *d = NULL;
         rc = sl_kafka_dest(ks, e, &d, errstr, errstr_size);
         if (rc != SL_OK) goto fail;
+        size_t rlen;
+        const char *routed = sl_event_route_topic(b, e, &rlen);
+        sl_kafka_dest_t rdest;
+        if (sl_unlikely(routed != NULL)) {
+            rc = sl_kafka_dest_routed(ks, d, routed, rlen, &rdest, errstr, errstr_size);
+            if (rc != SL_OK) goto fail;
+            d = &rdest;
+        }
         int32_t part = ks->shard_count && e->shard >= 0 ? e->shard : RD_KAFKA_PARTITION_UA;
         void *op = SL_KAFKA_OPAQUE(i, SL_KAFKA_MSG_EVENT);
         rd_kafka_resp_err_t err = sl_kafka_produce(ks, d, part, b, e, false, op);

@@ -253,6 +253,29 @@ def test_topic_placeholders_and_sanitized_names():
     drop_slot("kf_ph")
 
 
+def test_processor_route_topic_overrides_the_topic_with_a_valid_name():
+    psql("drop table if exists kf_route; create table kf_route (id int primary key, kind text)")
+    spec = spec_for("kf-route", ["public.kf_route"], [kafka_sink("kf-route.main")])
+    spec["spec"]["processors"] = [{"type": "javascript", "id": "route", "inline": (
+        "function process(batch) { batch.forEach(function (e) {"
+        " if (e.after && e.after.kind === 'vip') e.route = {topic: 'kf-route.vip'};"
+        " if (e.after && e.after.kind === 'odd') e.route = {topic: 'kf route/odd'}; });"
+        " return batch; }")}]
+    s = sltest.start_sluice(spec)
+    s.wait_log("streaming from slot")
+    psql("insert into kf_route values (1, 'vip'), (2, 'plain'), (3, 'vip'), (4, 'odd')")
+    vip = wait_records("kf-route.vip", 2)
+    eq(sorted(ids(vip)), [1, 3], "routed rows go to route.topic")
+    check(all('"route"' not in r["value"] for r in vip), "route is not delivered")
+    eq([json.loads(r["key"]) for r in sorted(vip, key=lambda r: ids([r]))],
+       [{"id": 1}, {"id": 3}], "the key stays the row key")
+    eq(vip[0]["headers"].get("sluice.table"), "public.kf_route", "headers kept")
+    eq(ids(wait_records("kf_route_odd", 1)), [4], "a routed name is sanitized like a template")
+    eq(ids(wait_records("kf-route.main", 1)), [2], "other rows keep the configured topic")
+    s.stop()
+    drop_slot("kf_route")
+
+
 def test_tombstones_on_and_off_and_null_keys():
     psql("drop table if exists kf_tomb, kf_nokey; create table kf_tomb (id int primary key);"
          "create table kf_nokey (a int); alter table kf_nokey replica identity full")
