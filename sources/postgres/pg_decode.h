@@ -165,6 +165,12 @@ void sl_pg_encode_change(sl_buf_t *out, sl_pg_envctx_t *ctx, const sl_pg_msg_t *
                          uint32_t *val_off, uint32_t *val_len,
                          const char **shard_json, size_t *shard_len);
 
+/* True when an UPDATE changed the row's key: its old tuple's key JSON differs from the
+ * new tuple's. Renders both at the end of scratch and takes them back off (scratch->len is
+ * unchanged on return). The source then emits a delete and a create instead of one
+ * update, as Debezium does, so keyed consumers (compacted topics) drop the old key. */
+bool sl_pg_key_changed(sl_buf_t *scratch, const sl_pg_envctx_t *ctx, const sl_pg_msg_t *m);
+
 /* Encode a TRUNCATE event for one relation (op "t", before/after null, key null). */
 void sl_pg_encode_truncate(sl_buf_t *out, sl_pg_envctx_t *ctx, const sl_pg_relation_t *rel,
                            uint64_t lsn, uint32_t *val_off, uint32_t *val_len);

@@ -124,6 +124,21 @@ static bool sl_pg_key_json(sl_buf_t *out, const sl_pg_envctx_t *ctx, const sl_pg
     return true;
 }
 
+bool sl_pg_key_changed(sl_buf_t *scratch, const sl_pg_envctx_t *ctx, const sl_pg_msg_t *m)
+{
+    if (m->kind != SL_PGM_UPDATE || !m->old_kind || !m->rel) return false;
+    size_t mark = scratch->len;
+    bool changed = false;
+    if (sl_pg_key_json(scratch, ctx, m->rel, &m->old_tuple, NULL)) {
+        size_t mid = scratch->len;
+        if (sl_pg_key_json(scratch, ctx, m->rel, &m->new_tuple, &m->old_tuple))
+            changed = scratch->len - mid != mid - mark ||
+                      memcmp(scratch->data + mark, scratch->data + mid, mid - mark) != 0;
+    }
+    scratch->len = mark;
+    return changed;
+}
+
 /* ======================================================================================
  * Envelope
  * ==================================================================================== */

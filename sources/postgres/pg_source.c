@@ -655,6 +655,16 @@ static int sl_pg_emit_change(sl_pg_source_t *s, const sl_pg_msg_t *m, uint64_t l
     const sl_table_t *table = m->rel ? m->rel->user : NULL;
     if (!table) return SL_OK;
     sl_buf_t *arena = sl_emit_arena(s->p);
+    if (sl_unlikely(m->old_kind) && sl_pg_key_changed(arena, &s->env, m)) {
+        /* The key changed: a delete of the old key (followed by its tombstone in Kafka)
+         * and a create of the new one, as Debezium emits them. */
+        sl_pg_msg_t half = *m;
+        half.kind = SL_PGM_DELETE;
+        if (sl_pg_emit_change(s, &half, lsn) != SL_OK) return SL_ERR;
+        half.kind = SL_PGM_INSERT;
+        half.old_kind = 0;
+        return sl_pg_emit_change(s, &half, lsn);
+    }
     sl_event_t ev;
     const char *shard_json = NULL;
     size_t shard_len = 0;

@@ -119,8 +119,8 @@ def test_every_type_insert_update_delete_truncate_exact_json():
     psql("update it_types set id = 20 where id = 2")
     psql("delete from it_types where id = 3")
     psql("truncate it_types")
-    evs = wait_events(out, "it_types", 7)
-    eq(len(evs), 7, "event count")
+    evs = wait_events(out, "it_types", 8)
+    eq(len(evs), 8, "event count (the key change is a delete and a create)")
 
     e = evs[0]
     eq(e["op"], "c")
@@ -153,27 +153,31 @@ def test_every_type_insert_update_delete_truncate_exact_json():
 
     # update without key change under REPLICA IDENTITY DEFAULT: no old tuple -> before null
     eq((evs[3]["op"], evs[3]["before"], evs[3]["after"]["t"]), ("u", None, "changed"))
-    # key change: the old key arrives ('K'), other columns null
-    eq(evs[4]["op"], "u")
+    # key change: as Debezium, a delete of the old key (the old key arrives as 'K', other
+    # columns null) and a create of the new row, in one transaction
+    eq((evs[4]["op"], evs[4]["after"]), ("d", None))
     eq(evs[4]["before"], dict({c: None for c in COLS}, id=2))
-    eq(evs[4]["after"]["id"], 20)
+    eq((evs[5]["op"], evs[5]["before"]), ("c", None))
+    eq((evs[5]["after"]["id"], evs[5]["after"]["t"], evs[5]["after"]["f8"]), (20, "changed", 1.5))
+    eq(evs[4]["source"]["txId"], evs[5]["source"]["txId"], "one source transaction")
+    eq([evs[4]["transaction"]["total_order"], evs[5]["transaction"]["total_order"]], [1, 2])
     # delete: key only
-    eq((evs[5]["op"], evs[5]["after"]), ("d", None))
-    eq(evs[5]["before"], dict({c: None for c in COLS}, id=3))
+    eq((evs[6]["op"], evs[6]["after"]), ("d", None))
+    eq(evs[6]["before"], dict({c: None for c in COLS}, id=3))
     # truncate
-    eq((evs[6]["op"], evs[6]["before"], evs[6]["after"], evs[6]["source"]["table"]),
+    eq((evs[7]["op"], evs[7]["before"], evs[7]["after"], evs[7]["source"]["table"]),
        ("t", None, None, "it_types"))
 
     # Redis got the same bytes, with the primary key as the message key.
     with open(os.path.join(out, "it_types.jsonl"), encoding="utf-8") as f:
         lines = f.read().splitlines()
     with sltest.redis() as r:
-        entries = wait_until(lambda: (lambda x: x if len(x) >= 7 else None)(
-            r.xrange("it-types.it.public.it_types")), 10, what="7 redis entries")
+        entries = wait_until(lambda: (lambda x: x if len(x) >= 8 else None)(
+            r.xrange("it-types.it.public.it_types")), 10, what="8 redis entries")
     eq([fields["value"] for _, fields in entries], lines, "redis values == file lines")
-    eq([fields["key"] for _, fields in entries][:6],
-       ['{"id":1}', '{"id":2}', '{"id":3}', '{"id":2}', '{"id":20}', '{"id":3}'])
-    eq(entries[6][1]["key"], "null", "truncate has no key")
+    eq([fields["key"] for _, fields in entries][:7],
+       ['{"id":1}', '{"id":2}', '{"id":3}', '{"id":2}', '{"id":2}', '{"id":20}', '{"id":3}'])
+    eq(entries[7][1]["key"], "null", "truncate has no key")
     check('"i8":-9223372036854775808' in lines[0], "int8 minimum written exactly")
     eq(s.stop(), 0, "clean stop exit code")
     drop_slot("it_types")
@@ -189,12 +193,16 @@ def test_replica_identity_full_and_nothing():
     s = sltest.start_sluice(spec_for("it-ident", ["public.it_full", "public.it_nothing"], out))
     s.wait_log("streaming from slot")
     psql("insert into it_full values (1, 'x', 10); update it_full set b = 11 where id = 1;"
-         "delete from it_full where id = 1;")
+         "update it_full set id = 2 where id = 1; delete from it_full where id = 2;")
     psql("insert into it_nothing values (1, 'x')")
-    full = wait_events(out, "it_full", 3)
+    full = wait_events(out, "it_full", 5)
+    eq([e["op"] for e in full], ["c", "u", "d", "c", "d"],
+       "a key change under FULL identity is a delete and a create too")
     eq(full[1]["before"], {"id": 1, "a": "x", "b": 10})
     eq(full[1]["after"], {"id": 1, "a": "x", "b": 11})
-    eq(full[2]["before"], {"id": 1, "a": "x", "b": 11})
+    eq((full[2]["before"], full[2]["after"]), ({"id": 1, "a": "x", "b": 11}, None))
+    eq((full[3]["before"], full[3]["after"]), (None, {"id": 2, "a": "x", "b": 11}))
+    eq(full[4]["before"], {"id": 2, "a": "x", "b": 11})
     nothing = wait_events(out, "it_nothing", 1)
     eq((nothing[0]["op"], nothing[0]["before"]), ("c", None))
     # PostgreSQL refuses updates and deletes under REPLICA IDENTITY NOTHING when the

@@ -1432,6 +1432,9 @@ static void test_envelope_update_with_key_old_tuple(void **state)
     enc_t e = {.out = SL_BUF_INIT};
     encode(&e, &ctx, &m, 11408048600u);
     assert_key(&e, "{\"id\":2}");
+    size_t len = e.out.len;
+    assert_true(sl_pg_key_changed(&e.out, &ctx, &m));   /* {"id":1} -> {"id":2} */
+    assert_int_equal(e.out.len, len);                    /* scratch left as it was */
     assert_value(&e, "{\"before\":{\"id\":1,\"name\":null,\"data\":null,\"avatar\":null,"
                      "\"score\":null,\"tags\":null},\"after\":" USERS_ROW("2", "Bob") ","
                      ENV_SOURCE("[null,\\\"11408048600\\\"]", "11408048600", "users") ","
@@ -1458,6 +1461,10 @@ static void test_envelope_update_full_identity_has_whole_old_row(void **state)
     enc_t e = {.out = SL_BUF_INIT};
     encode(&e, &ctx, &m, 11408048600u);
     assert_key(&e, "{\"id\":1}");
+    assert_false(sl_pg_key_changed(&e.out, &ctx, &m));  /* same key, other columns changed */
+    m.new_tuple.cols[0].data = "3";   /* now the key differs too ("1" -> "3") */
+    assert_true(sl_pg_key_changed(&e.out, &ctx, &m));
+    m.new_tuple.cols[0].data = "1";
     assert_value(&e, "{\"before\":" USERS_ROW("1", "Ann") ",\"after\":" USERS_ROW("1", "Bob")
                      "," ENV_SOURCE("[null,\\\"11408048600\\\"]", "11408048600", "users") ","
                      ENV_TAIL("u", "1", "1"));
