@@ -7,7 +7,7 @@
 #   make demo       throwaway servers + a live pipeline on this machine
 #   make bench      throughput figures against pg_recvlogical (bench/results.md)
 
-PKGS      := libpq mysqlclient rdkafka hiredis yaml-0.1 libmicrohttpd openssl jansson libzstd
+PKGS      := libpq mysqlclient rdkafka hiredis yaml-0.1 libmicrohttpd openssl jansson libzstd zlib
 CC        ?= cc
 OPT       ?= -O2
 WARN      := -Wall -Wextra -Wstrict-prototypes -Wwrite-strings -Werror

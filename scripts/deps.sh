@@ -12,7 +12,7 @@ SL_DEPS_PKGS=(
     build-essential pkg-config libpq-dev default-libmysqlclient-dev librdkafka-dev
     libhiredis-dev duktape-dev libyaml-dev libmicrohttpd-dev libssl-dev libcmocka-dev
     libjansson-dev
-    libzstd-dev
+    libzstd-dev zlib1g-dev
     # servers and clients the tests start and drive
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client redis-server
     redis-tools kcat

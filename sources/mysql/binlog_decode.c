@@ -13,6 +13,10 @@
  *  - A failed decode changes no decoder state: a TABLE_MAP is installed, and the checksum
  *    setting, flavour and post-header lengths of a FORMAT_DESCRIPTION event are taken,
  *    only once the whole event has parsed.
+ *  - MariaDB compressed events (log_bin_compress) are inflated into one decoder-owned
+ *    buffer, reused from event to event (its size is capped and checked against what the
+ *    compressed bytes can produce before anything is allocated), and decoded as their
+ *    plain counterparts.
  *  - Tables keep their address until a TABLE_MAP with different content replaces them
  *    (the struct is reused) or the cache is flushed; a flush (more than
  *    SL_BINLOG_MAX_TABLES ids, at a statement end) happens at the start of the next call,
@@ -24,6 +28,7 @@
 
 #include <stdarg.h>
 
+#include <zlib.h>
 #ifdef SL_HAVE_ZSTD
 #include <zstd.h>
 #endif
@@ -35,6 +40,10 @@
 #define SL_BINLOG_MAX_COLUMNS  65535         /* MySQL's limit is 4096 */
 #define SL_BINLOG_PAYLOAD_MAX  ((size_t)1 << 30)   /* decompressed transaction cap */
 #define SL_BINLOG_NO_IMAGE     SIZE_MAX
+/* MariaDB compressed events: an event is at most max_allowed_packet (<= 1 GiB) long, and
+ * deflate expands at most 1032:1, so a declared length beyond either is corrupt. */
+#define SL_BINLOG_UNZIP_MAX    ((size_t)1 << 30)
+#define SL_BINLOG_ZLIB_RATIO   1032
 
 /* Optional metadata field types of TABLE_MAP (MySQL 8.0 / MariaDB 10.5). */
 enum {
@@ -107,6 +116,13 @@ struct sl_binlog_decoder {
 #ifdef SL_HAVE_ZSTD
     ZSTD_DStream *zds;
 #endif
+
+    /* MariaDB compressed events: the plain body rebuilt (uncompressed head + inflated
+     * rest), valid until the next decode; one zlib stream reset per event. */
+    uint8_t   *zbuf;
+    size_t     zbuf_cap;
+    z_stream   zs;
+    bool       zs_ready;
 
     void (*table_hook)(void *arg, sl_binlog_table_t *t);
     void  *table_hook_arg;
@@ -626,6 +642,8 @@ void sl_binlog_decoder_free(sl_binlog_decoder_t *d)
 #ifdef SL_HAVE_ZSTD
     if (d->zds) ZSTD_freeDStream(d->zds);
 #endif
+    if (d->zs_ready) inflateEnd(&d->zs);
+    free(d->zbuf);
     free(d);
 }
 
@@ -1900,6 +1918,155 @@ static int sl_binlog_payload(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binlo
 }
 
 /* ======================================================================================
+ * MariaDB compressed events (log_bin_compress=ON)
+ *
+ * QUERY_COMPRESSED_EVENT (165) is a QUERY_EVENT whose statement text is compressed;
+ * WRITE/UPDATE/DELETE_ROWS_COMPRESSED_EVENT_V1 (166-168) and _EVENT (169-171, with the v2
+ * post-header) are rows events whose row images are compressed, the post-header, column
+ * count and columns-present bitmaps staying plain. The compressed part (MariaDB's
+ * log_event.cc, binlog_buf_compress) is one header byte - bit 7 set, bits 4-6 the
+ * algorithm (0 = zlib, the only one defined), bits 0-2 the number n (1..4) of length bytes
+ * - then the uncompressed length in n bytes, most significant first, then a zlib stream
+ * (RFC 1950, as zlib's compress() writes it) filling the rest of the body.
+ * ==================================================================================== */
+
+/* Inflate the compressed part at r->p[r->i..r->n) into d->zbuf + head, leaving room for
+ * the caller to copy head plain bytes in front. Returns the uncompressed length, or
+ * SIZE_MAX after sl_binlog_fail (declared length impossible, corrupt or truncated stream,
+ * a stream longer or shorter than declared, trailing bytes). */
+static size_t sl_binlog_unzlib(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, size_t head)
+{
+    size_t at = r->i;
+    uint8_t h = sl_binlog_u8(r, "compression header");
+    if (r->err) return SIZE_MAX;
+    unsigned alg = (h >> 4) & 7, nlen = h & 7;
+    if (!(h & 0x80) || nlen < 1 || nlen > 4) {
+        sl_binlog_fail(r, "compression header 0x%02X at byte %zu is invalid (want bit 7 set "
+                       "and 1-4 length bytes)", h, r->base + at);
+        return SIZE_MAX;
+    }
+    if (alg != 0) {
+        sl_binlog_fail(r, "compression algorithm %u at byte %zu is not supported (only 0, "
+                       "zlib)", alg, r->base + at);
+        return SIZE_MAX;
+    }
+    const uint8_t *lp = sl_binlog_bytes(r, nlen, "uncompressed length");
+    if (r->err) return SIZE_MAX;
+    size_t ulen = 0;
+    for (unsigned k = 0; k < nlen; k++) ulen = ulen << 8 | lp[k];
+    size_t clen = r->n - r->i;
+    if (ulen == 0 || ulen > SL_BINLOG_UNZIP_MAX - head ||
+        ulen / SL_BINLOG_ZLIB_RATIO > clen) {
+        sl_binlog_fail(r, "declared uncompressed length %zu at byte %zu is impossible for "
+                       "%zu compressed bytes (zero, over %u times as much, or over the "
+                       "%zu-byte limit)", ulen, r->base + at + 1, clen, SL_BINLOG_ZLIB_RATIO,
+                       SL_BINLOG_UNZIP_MAX);
+        return SIZE_MAX;
+    }
+
+    /* One buffer for every compressed event: grown geometrically, given back after an
+     * outsized event once events are small again. */
+    size_t need = head + ulen;
+    if (d->zbuf_cap < need || (d->zbuf_cap > ((size_t)64 << 20) && need < d->zbuf_cap / 8)) {
+        size_t cap = need < 4096 ? 4096 : need;
+        if (d->zbuf_cap < need && cap < d->zbuf_cap * 2) cap = d->zbuf_cap * 2;
+        if (cap > SL_BINLOG_UNZIP_MAX) cap = SL_BINLOG_UNZIP_MAX;
+        free(d->zbuf);
+        d->zbuf = sl_malloc(cap);
+        d->zbuf_cap = cap;
+    }
+    if (!d->zs_ready) {
+        memset(&d->zs, 0, sizeof(d->zs));
+        if (inflateInit(&d->zs) != Z_OK) {
+            sl_binlog_fail(r, "cannot create a zlib inflate stream");
+            return SIZE_MAX;
+        }
+        d->zs_ready = true;
+    } else if (inflateReset(&d->zs) != Z_OK) {
+        sl_binlog_fail(r, "cannot reset the zlib inflate stream");
+        return SIZE_MAX;
+    }
+    /* zlib counts in uInt; both lengths are below 2^30 here (an event is under 4 GiB). */
+    d->zs.next_in = (Bytef *)(r->p + r->i);
+    d->zs.avail_in = (uInt)clen;
+    d->zs.next_out = d->zbuf + head;
+    d->zs.avail_out = (uInt)ulen;
+    int zrc = inflate(&d->zs, Z_FINISH);
+    size_t got = ulen - d->zs.avail_out, used = clen - d->zs.avail_in;
+    if (zrc == Z_STREAM_END && got == ulen && used == clen) {
+        r->i = r->n;
+        return ulen;
+    }
+    if (zrc == Z_STREAM_END && got < ulen)
+        sl_binlog_fail(r, "zlib stream at byte %zu inflates to %zu bytes, the header "
+                       "declares %zu", r->base + at, got, ulen);
+    else if (zrc == Z_STREAM_END)
+        sl_binlog_fail(r, "%zu trailing bytes after the zlib stream at byte %zu",
+                       clen - used, r->base + r->i + used);
+    else if (zrc == Z_BUF_ERROR && d->zs.avail_in == 0)
+        sl_binlog_fail(r, "zlib stream at byte %zu is truncated (%zu of %zu bytes "
+                       "inflated)", r->base + at, got, ulen);
+    else if (zrc == Z_BUF_ERROR)
+        sl_binlog_fail(r, "zlib stream at byte %zu inflates to more than the %zu bytes the "
+                       "header declares", r->base + at, ulen);
+    else
+        sl_binlog_fail(r, "zlib stream at byte %zu is corrupt: %s", r->base + at,
+                       d->zs.msg ? d->zs.msg : zError(zrc));
+    return SIZE_MAX;
+}
+
+/* Decode a compressed event as its plain counterpart: ev->type becomes QUERY_EVENT or the
+ * rows event type (v1 or v2), ev->compressed is set. Strings and cells point into
+ * d->zbuf. Byte offsets in errors past the compressed header count in the inflated body. */
+static int sl_binlog_mariadb_compressed(sl_binlog_decoder_t *d, sl_binlog_rd_t *r,
+                                        sl_binlog_event_t *ev)
+{
+    uint8_t ctype = ev->type;
+    if (ctype == SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT) {
+        if (sl_binlog_query(d, r, ev) != SL_OK) return SL_ERR;
+        r->i = (size_t)((const uint8_t *)ev->query.sql - r->p);
+        size_t n = sl_binlog_unzlib(d, r, 0);
+        if (n == SIZE_MAX) return SL_ERR;
+        ev->type = SL_BINLOG_QUERY_EVENT;
+        ev->compressed = true;
+        ev->query.sql = (const char *)d->zbuf;
+        ev->query.sql_len = n;
+        return SL_OK;
+    }
+    bool v2 = ctype >= SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT;
+    uint8_t plain = v2 ? (uint8_t)(ctype - SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT +
+                                   SL_BINLOG_WRITE_ROWS_EVENT)
+                       : (uint8_t)(ctype - SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1 +
+                                   SL_BINLOG_WRITE_ROWS_EVENT_V1);
+    bool update = plain == SL_BINLOG_UPDATE_ROWS_EVENT || plain == SL_BINLOG_UPDATE_ROWS_EVENT_V1;
+    /* The plain head, walked only to find where the compressed part starts; the rows
+     * decoder parses it again from the rebuilt body. */
+    uint8_t idsize = sl_binlog_phl(d, ctype, v2 ? 10 : 8) == 6 ? 4 : 6;
+    sl_binlog_bytes(r, idsize + 2u, "table id and flags");
+    if (v2) {
+        uint16_t xl = sl_binlog_u16(r, "extra data length");
+        if (!r->err && xl < 2)
+            sl_binlog_fail(r, "extra data length %u at byte %zu is less than 2", xl,
+                           r->base + r->i - 2);
+        sl_binlog_bytes(r, r->err ? 0 : (size_t)xl - 2, "extra data");
+    }
+    uint32_t ncols = sl_binlog_count(r, 0, SL_BINLOG_MAX_COLUMNS, "column count");
+    sl_binlog_bytes(r, (ncols + 7) / 8 * (update ? 2u : 1u), "columns-present bitmaps");
+    if (r->err) return SL_ERR;
+    size_t head = r->i;
+    size_t n = sl_binlog_unzlib(d, r, head);
+    if (n == SIZE_MAX) return SL_ERR;
+    memcpy(d->zbuf, r->p, head);
+    sl_binlog_rd_t z = *r;
+    z.p = d->zbuf;
+    z.n = head + n;
+    z.i = 0;
+    ev->type = plain;
+    ev->compressed = true;
+    return sl_binlog_rows(d, &z, ev);
+}
+
+/* ======================================================================================
  * FORMAT_DESCRIPTION_EVENT
  * ==================================================================================== */
 
@@ -2061,13 +2228,15 @@ static int sl_binlog_dispatch(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binl
         sl_binlog_fail(r, "encrypted binlog (encrypt_binlog=ON): the events after this one "
                        "cannot be read from the file; read them through the server");
         return SL_ERR;
+    case SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT:
+    case SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+    case SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1:
+    case SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+    case SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT:
+    case SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT:
+    case SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT:
+        return sl_binlog_mariadb_compressed(d, r, ev);
     default:
-        if (ev->type >= SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT &&
-            ev->type <= SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT) {
-            sl_binlog_fail(r, "MariaDB compressed events are not supported: set "
-                           "log_bin_compress=OFF on the server");
-            return SL_ERR;
-        }
         ev->ignored = true;   /* unknown or not needed: skipped safely */
         r->i = r->n;
         return SL_OK;

@@ -98,8 +98,12 @@
  *                                                            it is dropped)
  *   VECTOR (MySQL 9)                                         array of float32 numbers
  *
- * Limits (clear errors, never a crash): MariaDB compressed events (log_bin_compress,
- * types 165-171) and zlib-compressed MariaDB column values are reported as unsupported;
+ * MariaDB compressed events (log_bin_compress=ON, types 165-171) are inflated (zlib) and
+ * come back as their plain counterparts (QUERY_EVENT, WRITE/UPDATE/DELETE_ROWS v1 or v2)
+ * with ev.compressed set; a corrupt stream or an impossible declared length is an error.
+ *
+ * Limits (clear errors, never a crash): zlib-compressed MariaDB column values (the
+ * COMPRESSED column attribute) are reported as unsupported;
  * TRANSACTION_PAYLOAD needs libzstd (compiled in when SL_HAVE_ZSTD is defined; without it
  * the header is decoded and sl_binlog_payload_next() fails with "compressed transaction
  * payload not supported"); binlog format versions other than 4 (MySQL < 5.0) are rejected;
@@ -174,8 +178,13 @@ enum {
     SL_BINLOG_MARIADB_GTID_EVENT = 162,
     SL_BINLOG_MARIADB_GTID_LIST_EVENT = 163,
     SL_BINLOG_MARIADB_START_ENCRYPTION_EVENT = 164,
-    SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT = 165,
-    SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT = 171,   /* 166..171: compressed rows */
+    SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT = 165,          /* log_bin_compress=ON */
+    SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1 = 166,
+    SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1 = 167,
+    SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1 = 168,
+    SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT = 169,     /* v2 post-header */
+    SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT = 170,
+    SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT = 171,
 };
 
 /* Header flags. */
@@ -323,6 +332,9 @@ typedef struct sl_binlog_event {
     const uint8_t *body;          /* after the common header, without the checksum */
     size_t         body_len;
     bool           ignored;       /* not interpreted (unknown or uninteresting type) */
+    bool           compressed;    /* a MariaDB compressed event (165-171) decoded as its
+                                     plain counterpart: type is QUERY_EVENT or the rows
+                                     type, body is still the compressed body */
 
     union {
         struct {

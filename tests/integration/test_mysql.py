@@ -229,6 +229,88 @@ def test_offline_replay_of_binlog_files_matches_the_stream():
     eq([strip(e) for e in offline], [strip(e) for e in online], "same events offline")
 
 
+def _binlog_types(path):
+    """{event type: count} of a binlog file (walked by event_size; no decoding)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    check(b[:4] == b"\xfebin", "%s is a binlog file" % path)
+    types, off = {}, 4
+    while off + 19 <= len(b):
+        size = int.from_bytes(b[off + 9:off + 13], "little")
+        check(size >= 19, "event at %d of %s has size %d" % (off, path, size))
+        types[b[off + 4]] = types.get(b[off + 4], 0) + 1
+        off += size
+    return types
+
+
+COMPRESSED_SQL = [
+    "insert into t values (1, 'one', repeat('abcdefghij', 20000), 1), (2, 'two', 'short', 2)",
+    "insert into t select seq, concat('row', seq), repeat('xyz', seq), seq from seq_3_to_300",
+    "update t set v = 'changed', big = concat(big, '+tail') where id in (1, 7)",
+    "delete from t where id between 100 and 120",
+    "alter table t add column extra varchar(30) default 'a default value'",
+    "insert into t values (1001, 'after ddl', 'text after the alter table', 5, 'given')",
+    "update t set extra = 'updated after ddl' where id = 2",
+]
+
+
+def test_mariadb_compressed_binlog_events_decode_like_plain_ones():
+    """log_bin_compress=ON: QUERY_COMPRESSED and *_ROWS_COMPRESSED events give exactly the
+    events the same statements give uncompressed, streamed and replayed from the files."""
+    old = my("select @@global.log_bin_compress, @@global.log_bin_compress_min_len").split("\t")
+    for db in ("myplain", "myzip"):
+        fresh_db(db)
+        my("create table t (id int primary key, v varchar(50), big longtext, n int)", db=db)
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-zip", ["myplain.t", "myzip.t"], out))
+    s.wait_log("streaming binlog")
+    my("flush binary logs")
+    first_file = my("show master status").split("\t")[0]
+    try:
+        for sql in COMPRESSED_SQL:
+            my(sql, db="myplain")
+        my("set global log_bin_compress = ON; set global log_bin_compress_min_len = 10")
+        for sql in COMPRESSED_SQL:
+            my(sql, db="myzip")
+    finally:
+        my("set global log_bin_compress = %s; set global log_bin_compress_min_len = %s"
+           % (old[0], old[1]))
+    my("insert into t values (5000, 'end', '', 0, 'x')", db="myzip")
+    plain_n = 300 + 2 + 21 + 1 + 1
+    plain = wait_events(out, "myplain", "t", plain_n)
+    zipped = wait_events(out, "myzip", "t", plain_n + 1)
+    strip = lambda e: (e["op"], e["before"], e["after"], e["source"]["query"])
+    eq(len(plain), plain_n)
+    eq([strip(e) for e in zipped[:plain_n]], [strip(e) for e in plain], "compressed == plain")
+    eq(zipped[0]["after"]["big"], "abcdefghij" * 20000)
+    eq(zipped[plain_n - 1]["after"]["extra"], "updated after ddl")
+    check(s.alive(), "sluice still runs")
+    s.stop()
+
+    # The server did write compressed events, and the files replay to the same events.
+    my("flush binary logs")
+    datadir = my("select @@datadir")
+    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
+    names = names[names.index(first_file):]
+    copy = sltest.tmpdir("binlogs")
+    files, types = [], {}
+    for n in names:
+        shutil.copy(os.path.join(datadir, n), copy)
+        files.append(os.path.join(copy, n))
+        for t, c in _binlog_types(files[-1]).items():
+            types[t] = types.get(t, 0) + c
+    check(types.get(165) and types.get(166) and types.get(167) and types.get(168),
+          "QUERY_COMPRESSED and WRITE/UPDATE/DELETE_ROWS_COMPRESSED_V1 in the binlog: %r"
+          % types)
+    out2 = sltest.tmpdir("out")
+    r = sltest.start_sluice(spec("my-zip-offline", ["myplain.t", "myzip.t"], out2,
+                                 binlog_files=files, dsn=None, schema_dsn=dsn()))
+    eq(r.wait(60), 0, "replay ends by itself")
+    full = lambda e: (e["op"], e["before"], e["after"], e["source"]["file"], e["source"]["pos"])
+    eq([full(e) for e in events(out2, "myzip", "t")], [full(e) for e in zipped],
+       "offline replay == stream")
+
+
 def _replay(evs):
     state = {}
     for e in evs:
@@ -325,6 +407,190 @@ def test_snapshot_kill9_resumes_and_modes():
     wait_until(lambda: events(out3, "mysnk", "t"), 20, what="streamed row")
     eq([e["op"] for e in events(out3, "mysnk", "t")], ["c"])
     n.stop()
+
+
+PAR_TABLES = {"a": 12000, "b": 8000, "c": 3000}
+
+
+def _par_db(db):
+    fresh_db(db)
+    for t, n in PAR_TABLES.items():
+        my("create table %s (id int primary key, v int, s varchar(20));"
+           "insert into %s select seq, seq, concat('row', seq) from seq_1_to_%d" % (t, t, n),
+           db=db)
+    my("create table k (v int); insert into k select seq from seq_1_to_1500", db=db)
+
+
+def _par_spec(name, db, out, parallel, chunk=500):
+    """All tables of db into one file, in the order sluice emitted them."""
+    sp = spec(name, [db + ".*"], out, snapshot={"mode": "initial", "chunk_size": chunk,
+                                                "max_parallel_tables": parallel})
+    sp["spec"]["sinks"][0]["config"]["path"] = os.path.join(out, "all.jsonl")
+    return sp
+
+
+def _par_events(out, table=None):
+    evs = sltest.read_jsonl(os.path.join(out, "all.jsonl"))
+    return [e for e in evs if table is None or e["source"]["table"] == table]
+
+
+def _table_switches(evs):
+    """How often the table changes along the snapshot rows (1 less than the tables when
+    they were read one after another)."""
+    tabs = [e["source"]["table"] for e in evs if e["op"] == "r"]
+    return sum(1 for x, y in zip(tabs, tabs[1:]) if x != y)
+
+
+def _replay_exact(evs, what):
+    """Replay that also checks the stream continues exactly where the snapshot rows left
+    off: every update and delete finds the row as its before image says, every insert
+    finds no row (a snapshot later or earlier than the stream's start fails this)."""
+    state = {}
+    for i, e in enumerate(evs):
+        if e["op"] == "r":
+            check(e["after"]["id"] not in state, "%s: row %r read twice" % (what, e["after"]))
+        elif e["op"] == "c":
+            check(e["after"]["id"] not in state,
+                  "%s: event %d inserts %r over %r" % (what, i, e["after"],
+                                                      state.get(e["after"]["id"])))
+        else:
+            eq(state.get(e["before"]["id"]), e["before"],
+               "%s: event %d (%s) finds the row as its before image" % (what, i, e["op"]))
+        if e["op"] == "d":
+            del state[e["before"]["id"]]
+        else:
+            if e["op"] == "u" and e["before"]["id"] != e["after"]["id"]:
+                del state[e["before"]["id"]]
+            state[e["after"]["id"]] = e["after"]
+    return state
+
+
+def _check_par_snapshot(s, db, out):
+    """Writers done, a marker streamed: every table equals the exact replay of its
+    events."""
+    my("insert into a values (999999, 0, 'marker')", db=db)
+    wait_until(lambda: any(e["after"] and e["after"]["id"] == 999999
+                           for e in _par_events(out, "a")), 30, what="marker row")
+    for t in PAR_TABLES:
+        eq(_replay_exact(_par_events(out, t), "%s.%s" % (db, t)), _table(db, t),
+           "replayed events == table %s" % t)
+    eq(sorted(e["after"]["v"] for e in _par_events(out, "k")), list(range(1, 1501)),
+       "keyless table")
+    evs = _par_events(out)
+    marks = [e["source"]["snapshot"] for e in evs if e["op"] == "r"]
+    eq((marks[0], marks[-1], marks.count("first"), marks.count("last")),
+       ("first", "last", 1, 1), "first and last marks")
+    check(all(e["source"]["snapshot"] == "false" for e in evs if e["op"] != "r"),
+          "streamed rows say false")
+    return evs
+
+
+def test_parallel_snapshot_with_concurrent_writers_matches_the_tables():
+    """max_parallel_tables 2 and 1 under concurrent writers: the workers share one view
+    (no lock needed when their snapshot positions agree), the stream starts exactly at it,
+    and with 2 the tables' chunks interleave (both read at once)."""
+    for parallel in (2, 1):
+        db = "mypar%d" % parallel
+        _par_db(db)
+        out = sltest.tmpdir("out")
+        w1 = _writer(db, "a", PAR_TABLES["a"], 1500)
+        w2 = _writer(db, "b", PAR_TABLES["b"], 1500)
+        s = sltest.start_sluice(_par_spec("my-par%d" % parallel, db, out, parallel))
+        s.wait_log("snapshot: complete", timeout=90)
+        eq(w1.wait(60), 0)
+        eq(w2.wait(60), 0)
+        evs = _check_par_snapshot(s, db, out)
+        check(any(e["op"] != "r" for e in _par_events(out, "a")) and
+              any(e["op"] != "r" for e in _par_events(out, "b")), "changes streamed too")
+        log = s.log()
+        check("%d in parallel" % parallel in log, "log says %d in parallel" % parallel)
+        if parallel == 2:
+            check("2 connections share one snapshot" in log, "one view for both connections")
+            for t in ("a", "b"):
+                check("reading %s.%s on connection" % (db, t) in log, "table %s read" % t)
+            check(_table_switches(evs) > 10, "chunks of several tables interleave "
+                  "(%d switches)" % _table_switches(evs))
+        else:
+            eq(_table_switches(evs), 3, "one table after another")
+            check("share one snapshot" not in log, "no agreement needed for one connection")
+        s.stop()
+
+
+def test_parallel_snapshot_lock_and_sequential_fallback():
+    """When the connections' snapshots do not agree (forced: SLUICE_MY_SNAPSHOT_TRIES=0)
+    they are opened under a brief BACKUP STAGE BLOCK_COMMIT; without RELOAD the snapshot
+    falls back to one connection and says so. Both stay consistent under writers."""
+    my("drop user if exists 'snaponly'@'%'; create user 'snaponly'@'%';"
+       "grant select, replication slave, binlog monitor on *.* to 'snaponly'@'%'")
+    for name, user, want in (("lock", "root", "opened under a brief BACKUP STAGE BLOCK_COMMIT"),
+                             ("noreload", "snaponly", "reading the tables one after another")):
+        db = "mypl" + name
+        _par_db(db)
+        out = sltest.tmpdir("out")
+        w = _writer(db, "a", PAR_TABLES["a"], 1500)
+        sp = _par_spec("my-pl-" + name, db, out, 3)
+        sp["spec"]["source"]["config"]["dsn"] = os.environ["SL_MY_DSN"].replace(
+            "root@", user + "@")
+        s = sltest.start_sluice(sp, env={"SLUICE_MY_SNAPSHOT_TRIES": "0"})
+        s.wait_log("snapshot: complete", timeout=90)
+        eq(w.wait(60), 0)
+        evs = _check_par_snapshot(s, db, out)
+        log = s.log()
+        check(want in log, "log says %r:\n%s" % (want, s.log_tail()))
+        if name == "lock":
+            check("3 in parallel" in log and _table_switches(evs) > 10, "3 tables at once")
+        else:
+            check("RELOAD" in log and "1 in parallel" in log, "fallback explained")
+            eq(_table_switches(evs), 3, "one table after another")
+        s.stop()
+
+
+def test_parallel_snapshot_kill9_resumes_every_table():
+    """kill -9 while two tables are read at once: the checkpoint holds the progress of
+    both; the restart resumes each after its last acknowledged chunk and the replayed
+    events still equal the tables."""
+    db = "myparkill"
+    fresh_db(db)
+    for t in ("a", "b"):
+        my("create table %s (id int primary key, v int, s varchar(20));"
+           "insert into %s select seq, seq, 'r' from seq_1_to_100000" % (t, t), db=db)
+    out = sltest.tmpdir("out")
+    data = sltest.tmpdir("data")
+    sp = _par_spec("my-parkill", db, out, 2, chunk=200)
+    sp["spec"]["batch"]["max_events"] = 200
+    # ~4 ms per 200-row batch: the snapshot takes seconds, so checkpoints (written at most
+    # once a second) catch it midway
+    sp["spec"]["processors"] = [{"type": "javascript", "id": "throttle", "inline":
+                                 "function process(b) { var t = Date.now(); "
+                                 "while (Date.now() - t < 4) {} return b; }"}]
+    path = sltest.write_spec(sp)
+    w = _writer(db, "a", 100000, 3000)
+    s = sltest.start_sluice(path, data_dir=data)
+    ckpath = os.path.join(data, "my-parkill", "checkpoint.json")
+
+    def both_in_progress():
+        with open(ckpath) as f:
+            keys = json.load(f)["position"]["snapshot"]["keys"]
+        return ("%s.a" % db) in keys and ("%s.b" % db) in keys
+
+    wait_until(both_in_progress, 60, interval=0.02,
+               what="a checkpoint with the progress of both tables")
+    s.kill()
+    first = len(_par_events(out))
+    check(first < 200000, "killed mid-snapshot (%d rows)" % first)
+    my("update b set v = -1 where id = 100000", db=db)
+    s2 = sltest.start_sluice(path, data_dir=data)
+    s2.wait_log("resuming", timeout=30)
+    s2.wait_log("snapshot: complete", timeout=90)
+    eq(w.wait(90), 0)
+    my("insert into a values (900000, 1, 'end')", db=db)
+    wait_until(lambda: any(e["after"] and e["after"]["id"] == 900000
+                           for e in _par_events(out, "a")), 30, what="row after snapshot")
+    for t in ("a", "b"):
+        eq(_replay(_par_events(out, t)), _table(db, t), "replayed events == table %s" % t)
+    reads = sum(1 for e in _par_events(out) if e["op"] == "r")
+    check(reads < 200000 + first, "resumed, not restarted (%d reads)" % reads)
+    s2.stop()
 
 
 def test_snapshot_rows_map_types_like_streamed_rows():

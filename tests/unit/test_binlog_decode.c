@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #include "sl_buf.h"
 #include "sl_json.h"
@@ -99,18 +100,17 @@ static char *read_file(const char *path, size_t *len)
     return b.data;
 }
 
-/* gunzip through the gzip tool (the test links no zlib). */
+/* A gzip-compressed file, inflated with zlib's gz reader. */
 static char *read_gz(const char *path, size_t *len)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof(cmd), "gzip -dc '%s'", path);
-    FILE *f = popen(cmd, "r");
+    gzFile f = gzopen(path, "rb");
     if (!f) return NULL;
     sl_buf_t b = SL_BUF_INIT;
     char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) sl_buf_put(&b, tmp, n);
-    if (pclose(f) != 0) {
+    int n;
+    while ((n = gzread(f, tmp, sizeof(tmp))) > 0) sl_buf_put(&b, tmp, (size_t)n);
+    if (n < 0 || gzclose(f) != Z_OK) {
+        if (n < 0) gzclose(f);
         sl_buf_free(&b);
         return NULL;
     }
@@ -3063,6 +3063,342 @@ static void test_table_cache_is_flushed_at_statement_end(void **state)
     sl_binlog_decoder_free(d);
 }
 
+/* ======================================================================================
+ * MariaDB compressed events (log_bin_compress=ON), built here with zlib
+ * ==================================================================================== */
+
+/* The compressed part as MariaDB writes it: header byte (bit 7, zlib = 0, nlen), the
+ * uncompressed length in nlen bytes most significant first, the zlib stream. */
+static void put_mariadb_zlib(sl_buf_t *b, const void *p, size_t n, unsigned nlen)
+{
+    sl_buf_putc(b, (char)(0x80 | nlen));
+    for (unsigned k = nlen; k-- > 0;) sl_buf_putc(b, (char)(n >> (8 * k)));
+    uLongf zl = compressBound((uLong)n);
+    uint8_t *z = sl_malloc(zl);
+    assert_int_equal(compress2(z, &zl, p, (uLong)n, 6), Z_OK);
+    sl_buf_put(b, z, zl);
+    free(z);
+}
+
+static unsigned min_nlen(size_t n)
+{
+    return n > 0xFFFFFF ? 4 : n > 0xFFFF ? 3 : n > 0xFF ? 2 : 1;
+}
+
+/* QUERY_EVENT post-header + status vars + db up to the statement text. */
+static void query_head(sl_buf_t *b, const char *db)
+{
+    put_le(b, 99, 4);                  /* thread id */
+    put_le(b, 0, 4);                   /* exec time */
+    put_le(b, strlen(db), 1);
+    put_le(b, 0, 2);                   /* error code */
+    put_le(b, 5, 2);                   /* status vars length */
+    put_hex(b, "00" "00000000");       /* Q_FLAGS2_CODE, flags2 */
+    sl_buf_puts(b, db);
+    sl_buf_putc(b, '\0');
+}
+
+/* Head of a rows event of shop.items (table id tid, all 3 columns present). */
+static void items_rows_head(sl_buf_t *b, uint8_t plain_type, uint64_t tid)
+{
+    bool v2 = plain_type >= SL_BINLOG_WRITE_ROWS_EVENT;
+    put_le(b, tid, 6);
+    put_le(b, SL_BINLOG_ROWS_STMT_END, 2);
+    if (v2) put_le(b, 2, 2);
+    put_lenenc(b, 3);
+    sl_buf_putc(b, 0x07);
+    if (plain_type == SL_BINLOG_UPDATE_ROWS_EVENT || plain_type == SL_BINLOG_UPDATE_ROWS_EVENT_V1)
+        sl_buf_putc(b, 0x07);
+}
+
+/* n items rows (id, a 20-character name, enum), images as the type needs. */
+static void items_images(sl_buf_t *b, uint8_t plain_type, uint32_t n)
+{
+    bool update = plain_type == SL_BINLOG_UPDATE_ROWS_EVENT ||
+                  plain_type == SL_BINLOG_UPDATE_ROWS_EVENT_V1;
+    for (uint32_t i = 0; i < n; i++) {
+        for (int img = 0; img < (update ? 2 : 1); img++) {
+            char name[32];
+            snprintf(name, sizeof(name), "n%07u-%c-abcdefghi", i % 10000000u, img ? 'a' : 'b');
+            sl_buf_putc(b, 0);
+            put_le(b, i + 1, 4);
+            sl_buf_putc(b, 20);
+            sl_buf_put(b, name, 20);
+            sl_buf_putc(b, (char)(1 + (i + (uint32_t)img) % 2));
+        }
+    }
+}
+
+static char *all_rows_json(const sl_binlog_event_t *ev)
+{
+    sl_buf_t all = SL_BUF_INIT;
+    sl_binlog_envctx_t ctx = {.pipeline = "pipe", .file = "binlog.000001", .pos = 4,
+                              .thread = -1, .tx_seq = 1, .now_unix_us = 1};
+    for (uint32_t i = 0; i < ev->rows.nrows; i++) {
+        char *key, *val = encode(&ctx, ev, i, &key);
+        sl_buf_puts(&all, key ? key : "null");
+        sl_buf_puts(&all, val);
+        sl_buf_putc(&all, '\n');
+        free(key);
+        free(val);
+    }
+    sl_buf_putc(&all, '\0');
+    return all.data;
+}
+
+static void test_mariadb_compressed_query_is_a_query_event(void **state)
+{
+    SL_UNUSED(state);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_decoder_set_checksum(d, SL_BINLOG_CSUM_CRC32, false);
+    const char *ddl = "ALTER TABLE items ADD COLUMN note VARCHAR(200) DEFAULT 'compressed'";
+    for (unsigned nlen = 1; nlen <= 4; nlen++) {   /* minimal or not, any width decodes */
+        sl_buf_t body = SL_BUF_INIT, b = SL_BUF_INIT;
+        query_head(&body, "shop");
+        put_mariadb_zlib(&body, ddl, strlen(ddl), nlen);
+        build_event(&b, SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT, 4242, body.data, body.len,
+                    true);
+        sl_binlog_event_t ev;
+        decode_ok(d, &b, &ev);
+        assert_int_equal(ev.type, SL_BINLOG_QUERY_EVENT);
+        assert_true(ev.compressed);
+        assert_true(ev.has_checksum);
+        assert_int_equal(ev.query.thread_id, 99);
+        assert_int_equal(ev.query.db_len, 4);
+        assert_memory_equal(ev.query.db, "shop", 4);
+        assert_int_equal(ev.query.sql_len, strlen(ddl));
+        assert_memory_equal(ev.query.sql, ddl, strlen(ddl));
+        sl_buf_free(&body);
+        sl_buf_free(&b);
+    }
+    /* a 300 kB statement (3 length bytes); then a small one reuses the same buffer */
+    sl_buf_t big = SL_BUF_INIT, body = SL_BUF_INIT, b = SL_BUF_INIT;
+    sl_buf_puts(&big, "INSERT INTO t VALUES ('");
+    while (big.len < 300000) sl_buf_puts(&big, "0123456789abcdef");
+    sl_buf_puts(&big, "')");
+    query_head(&body, "shop");
+    put_mariadb_zlib(&body, big.data, big.len, min_nlen(big.len));
+    build_event(&b, SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT, 9000, body.data, body.len, true);
+    sl_binlog_event_t ev;
+    decode_ok(d, &b, &ev);
+    assert_int_equal(ev.query.sql_len, big.len);
+    assert_memory_equal(ev.query.sql, big.data, big.len);
+    const char *first = ev.query.sql;
+    sl_buf_reset(&body);
+    sl_buf_reset(&b);
+    query_head(&body, "shop");
+    put_mariadb_zlib(&body, "COMMIT", 6, 1);
+    build_event(&b, SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT, 9100, body.data, body.len, true);
+    decode_ok(d, &b, &ev);
+    assert_int_equal(ev.query.sql_len, 6);
+    assert_memory_equal(ev.query.sql, "COMMIT", 6);
+    assert_ptr_equal(ev.query.sql, first);   /* no allocation in the steady state */
+    sl_buf_free(&big);
+    sl_buf_free(&body);
+    sl_buf_free(&b);
+    sl_binlog_decoder_free(d);
+}
+
+/* Every compressed rows type decodes to exactly what its plain counterpart gives. */
+static void test_mariadb_compressed_rows_decode_like_plain_rows(void **state)
+{
+    SL_UNUSED(state);
+    static const uint8_t types[][2] = {
+        {SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, SL_BINLOG_WRITE_ROWS_EVENT_V1},
+        {SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, SL_BINLOG_UPDATE_ROWS_EVENT_V1},
+        {SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1, SL_BINLOG_DELETE_ROWS_EVENT_V1},
+        {SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT, SL_BINLOG_WRITE_ROWS_EVENT},
+        {SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT, SL_BINLOG_UPDATE_ROWS_EVENT},
+        {SL_BINLOG_MARIADB_DELETE_ROWS_COMPRESSED_EVENT, SL_BINLOG_DELETE_ROWS_EVENT},
+    };
+    static const uint32_t counts[] = {1, 40, 3000};   /* 1, 2 and 3 length bytes */
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_decoder_set_checksum(d, SL_BINLOG_CSUM_CRC32, false);
+    sl_buf_t tm = SL_BUF_INIT, b = SL_BUF_INIT;
+    sl_binlog_event_t ev;
+    items_table_map(&tm, 77, true);
+    build_event(&b, SL_BINLOG_TABLE_MAP_EVENT, 900, tm.data, tm.len, true);
+    decode_ok(d, &b, &ev);
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            sl_buf_t head = SL_BUF_INIT, img = SL_BUF_INIT, body = SL_BUF_INIT;
+            items_rows_head(&head, types[t][1], 77);
+            items_images(&img, types[t][1], counts[c]);
+            /* plain */
+            sl_buf_put(&body, head.data, head.len);
+            sl_buf_put(&body, img.data, img.len);
+            sl_buf_reset(&b);
+            build_event(&b, types[t][1], 2000, body.data, body.len, true);
+            decode_ok(d, &b, &ev);
+            assert_false(ev.compressed);
+            assert_int_equal(ev.rows.nrows, counts[c]);
+            char *plain = all_rows_json(&ev);
+            /* compressed */
+            sl_buf_reset(&body);
+            sl_buf_put(&body, head.data, head.len);
+            put_mariadb_zlib(&body, img.data, img.len, min_nlen(img.len));
+            assert_true(body.len < head.len + img.len || counts[c] == 1);
+            sl_buf_reset(&b);
+            build_event(&b, types[t][0], 2000, body.data, body.len, true);
+            decode_ok(d, &b, &ev);
+            assert_true(ev.compressed);
+            assert_int_equal(ev.type, types[t][1]);
+            assert_int_equal(ev.rows.nrows, counts[c]);
+            assert_int_equal(ev.rows.table_id, 77);
+            assert_true(ev.rows.flags & SL_BINLOG_ROWS_STMT_END);
+            char *comp = all_rows_json(&ev);
+            assert_string_equal(comp, plain);
+            free(plain);
+            free(comp);
+            sl_buf_free(&head);
+            sl_buf_free(&img);
+            sl_buf_free(&body);
+        }
+    }
+    sl_buf_free(&tm);
+    sl_buf_free(&b);
+    sl_binlog_decoder_free(d);
+}
+
+/* A compressed WRITE_ROWS_COMPRESSED_EVENT_V1 body of two items rows with its compressed
+ * part rewritten by the caller: hdr = header byte, len = declared length (nlen bytes). */
+static void bad_rows_body(sl_buf_t *body, int hdr, size_t declared, unsigned nlen,
+                          const uint8_t *z, size_t zn)
+{
+    items_rows_head(body, SL_BINLOG_WRITE_ROWS_EVENT_V1, 77);
+    sl_buf_putc(body, (char)hdr);
+    for (unsigned k = nlen; k-- > 0;) sl_buf_putc(body, (char)(declared >> (8 * k)));
+    sl_buf_put(body, z, zn);
+}
+
+static void expect_rows_error(sl_binlog_decoder_t *d, sl_buf_t *body, const char *want)
+{
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    int rc = sl_binlog_decode_body(d, SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1,
+                                   (uint8_t *)body->data, body->len, &ev, err, sizeof(err));
+    if (rc != SL_ERR) fail_msg("decoded a corrupt compressed event (want \"%s\")", want);
+    if (!strstr(err, want)) fail_msg("error \"%s\" does not say \"%s\"", err, want);
+    assert_non_null(strstr(err, "binlog WRITE_ROWS_COMPRESSED_EVENT_V1: "));
+}
+
+static void test_mariadb_compressed_corrupt_input_is_a_clear_error(void **state)
+{
+    SL_UNUSED(state);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_buf_t tm = SL_BUF_INIT, img = SL_BUF_INIT, body = SL_BUF_INIT;
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    items_table_map(&tm, 77, true);
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_TABLE_MAP_EVENT, (uint8_t *)tm.data,
+                                           tm.len, &ev, err, sizeof(err)), SL_OK);
+    items_images(&img, SL_BINLOG_WRITE_ROWS_EVENT_V1, 2);
+    uLongf zn = compressBound((uLong)img.len);
+    uint8_t *z = sl_malloc(zn);
+    assert_int_equal(compress2(z, &zn, (uint8_t *)img.data, (uLong)img.len, 6), Z_OK);
+
+    bad_rows_body(&body, 0x81, img.len, 1, z, zn);          /* the good one */
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1,
+                                           (uint8_t *)body.data, body.len, &ev, err,
+                                           sizeof(err)), SL_OK);
+    assert_int_equal(ev.rows.nrows, 2);
+
+#define BAD(hdr, declared, nlen, zp, zlen, want)                                            \
+    do {                                                                                     \
+        sl_buf_reset(&body);                                                                 \
+        bad_rows_body(&body, hdr, declared, nlen, zp, zlen);                                 \
+        expect_rows_error(d, &body, want);                                                   \
+    } while (0)
+    BAD(0x01, img.len, 1, z, zn, "compression header 0x01 at byte 10 is invalid");
+    BAD(0x80, img.len, 0, z, zn, "compression header 0x80");
+    BAD(0x85, img.len, 5, z, zn, "compression header 0x85");
+    BAD(0x91, img.len, 1, z, zn, "compression algorithm 1 at byte 10 is not supported");
+    BAD(0x81, 0, 1, z, zn, "declared uncompressed length 0");
+    BAD(0x84, (size_t)0x7FFFFFFF, 4, z, zn, "declared uncompressed length 2147483647");
+    BAD(0x83, (zn + 1) * 1032, 3, z, zn, "is impossible for");
+    BAD(0x81, img.len - 1, 1, z, zn, "inflates to more than the");
+    BAD(0x81, img.len + 1, 1, z, zn, "inflates to " );
+    BAD(0x81, img.len, 1, z, zn - 3, "is truncated");
+    BAD(0x81, img.len, 1, z, 0, "is truncated (0 of");
+    /* a byte flipped inside the deflate data or the Adler-32 trailer */
+    uint8_t *zz = sl_malloc(zn);
+    memcpy(zz, z, zn);
+    zz[zn - 1] ^= 0x55;
+    BAD(0x81, img.len, 1, zz, zn, "is corrupt: incorrect data check");
+    memcpy(zz, z, zn);
+    zz[0] ^= 0x01;
+    BAD(0x81, img.len, 1, zz, zn, "is corrupt: incorrect header check");
+    /* trailing bytes after a complete stream */
+    uint8_t *zt = sl_malloc(zn + 2);
+    memcpy(zt, z, zn);
+    zt[zn] = zt[zn + 1] = 0;
+    BAD(0x81, img.len, 1, zt, zn + 2, "2 trailing bytes after the zlib stream");
+#undef BAD
+
+    /* the head itself cut short: every prefix is an error, never a read past the end */
+    sl_buf_reset(&body);
+    bad_rows_body(&body, 0x81, img.len, 1, z, zn);
+    for (size_t k = 0; k < body.len; k++) {
+        int rc = sl_binlog_decode_body(d, SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1,
+                                       (uint8_t *)body.data, k, &ev, err, sizeof(err));
+        assert_int_equal(rc, SL_ERR);
+        assert_non_null(strstr(err, "binlog WRITE_ROWS_COMPRESSED_EVENT_V1: "));
+    }
+    /* and the decoder still works afterwards */
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1,
+                                           (uint8_t *)body.data, body.len, &ev, err,
+                                           sizeof(err)), SL_OK);
+    assert_int_equal(ev.rows.nrows, 2);
+    free(z);
+    free(zz);
+    free(zt);
+    sl_buf_free(&tm);
+    sl_buf_free(&img);
+    sl_buf_free(&body);
+    sl_binlog_decoder_free(d);
+}
+
+/* Random truncations and byte flips of whole compressed events (with CRC32s recomputed),
+ * through the same fuzzer as the conformance files: errors, never a crash (ASan). */
+static void test_mariadb_compressed_events_survive_garbage(void **state)
+{
+    SL_UNUSED(state);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_decoder_set_checksum(d, SL_BINLOG_CSUM_CRC32, false);
+    sl_buf_t tm = SL_BUF_INIT, b = SL_BUF_INIT, body = SL_BUF_INIT, img = SL_BUF_INIT;
+    sl_binlog_event_t ev;
+    items_table_map(&tm, 77, true);
+    build_event(&b, SL_BINLOG_TABLE_MAP_EVENT, 900, tm.data, tm.len, true);
+    decode_ok(d, &b, &ev);
+    static const uint8_t types[] = {SL_BINLOG_UPDATE_ROWS_EVENT_V1, SL_BINLOG_WRITE_ROWS_EVENT};
+    for (int round = 0; round < 200; round++) {
+        uint8_t plain = types[round % 2];
+        sl_buf_reset(&body);
+        sl_buf_reset(&img);
+        items_rows_head(&body, plain, 77);
+        items_images(&img, plain, 1 + (uint32_t)round % 7);
+        put_mariadb_zlib(&body, img.data, img.len, 1 + (unsigned)round % 4);
+        sl_buf_reset(&b);
+        build_event(&b, plain == SL_BINLOG_WRITE_ROWS_EVENT
+                            ? SL_BINLOG_MARIADB_WRITE_ROWS_COMPRESSED_EVENT
+                            : SL_BINLOG_MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1,
+                    3000, body.data, body.len, true);
+        fuzz_event(d, (uint8_t *)b.data, b.len, true);
+        sl_buf_reset(&body);
+        query_head(&body, "shop");
+        put_mariadb_zlib(&body, img.data, img.len, 1 + (unsigned)round % 4);
+        sl_buf_reset(&b);
+        build_event(&b, SL_BINLOG_MARIADB_QUERY_COMPRESSED_EVENT, 3000, body.data, body.len,
+                    true);
+        fuzz_event(d, (uint8_t *)b.data, b.len, true);
+    }
+    sl_buf_free(&tm);
+    sl_buf_free(&b);
+    sl_buf_free(&body);
+    sl_buf_free(&img);
+    sl_binlog_decoder_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3100,6 +3436,10 @@ int main(void)
         cmocka_unit_test(test_schema_versions_follow_table_maps),
         cmocka_unit_test(test_table_hook_can_supply_the_schema),
         cmocka_unit_test(test_table_cache_is_flushed_at_statement_end),
+        cmocka_unit_test(test_mariadb_compressed_query_is_a_query_event),
+        cmocka_unit_test(test_mariadb_compressed_rows_decode_like_plain_rows),
+        cmocka_unit_test(test_mariadb_compressed_corrupt_input_is_a_clear_error),
+        cmocka_unit_test(test_mariadb_compressed_events_survive_garbage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
