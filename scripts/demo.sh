@@ -377,6 +377,12 @@ COMMIT;"
         echo "demo: the wrapper (pid $SL_DEMO_WRAPPER) is gone; stopping" >&2
         exit 1
     fi
+    if [[ -n "$kcat_pid" ]] && ! _sl_proc_alive "$kcat_pid"; then
+        echo "demo: kcat exited; no more events from Kafka. Its log:" >&2
+        tail -n 5 "$work/kcat.log" >&2
+        wait "$kcat_pid" 2>/dev/null
+        kcat_pid=""
+    fi
     if ! _sl_proc_alive "$serve_pid"; then
         echo "demo: sluice serve exited; the end of its log:" >&2
         tail -n 20 "$work/serve.log" >&2
