@@ -16,8 +16,9 @@ SL_DEPS_PKGS=(
     # servers and clients the tests start and drive
     postgresql-15 postgresql-client-15 mariadb-server mariadb-client redis-server
     redis-tools kcat
-    # tools the scripts use (runuser: util-linux; timeout/mktemp: coreutils; pgrep: procps)
-    yamllint jq python3 procps util-linux coreutils bc time
+    # tools the scripts use (runuser, setsid: util-linux; timeout/mktemp: coreutils;
+    # pgrep: procps; curl: the demo's REST calls)
+    yamllint jq python3 procps util-linux coreutils bc time curl
     # Helm chart tests (tests/helm): a template renderer built offline in GOPATH mode
     golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )

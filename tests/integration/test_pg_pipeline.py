@@ -4,6 +4,7 @@ transactions, truncate, crash and restart behaviour, reconnects, idle slots, bad
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -493,6 +494,13 @@ def test_example_specs_validate():
     check(specs, "pipelines/ has specs")
     v = sltest.Sluice(["validate"] + specs, env=env)
     eq(v.wait(), 0, v.log())
+    # each file was checked on its own, and names are unique (serve would answer 409)
+    names = []
+    for path in specs:
+        m = re.search(r"^%s: valid \(pipeline (\S+)\)$" % re.escape(path), v.log(), re.M)
+        check(m, "%s reported valid:\n%s" % (path, v.log()))
+        names.append(m.group(1))
+    eq(len(set(names)), len(names), "pipeline names in pipelines/: %r" % names)
 
 
 if __name__ == "__main__":
