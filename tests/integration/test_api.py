@@ -78,8 +78,10 @@ def pg_spec(name, table, out, **extra):
 
 
 def ids(out, table):
+    """Row ids inserted or read: rows written right after "running" may still land before
+    the snapshot's consistent point and arrive as snapshot reads ("r")."""
     return [e["after"]["id"] for e in sltest.read_jsonl(os.path.join(out, table + ".jsonl"))
-            if e["op"] == "c"]
+            if e["op"] in ("c", "r")]
 
 
 def drop_slot(slot):
