@@ -225,7 +225,7 @@ bool sl_my_catalog_has_db(const sl_my_catalog_t *c, const char *db)
     return sl_my_catalog_db(c, db) != NULL;
 }
 
-static void sl_my_catalog_drop_db(sl_my_catalog_t *c, const char *db)
+void sl_my_catalog_forget_db(sl_my_catalog_t *c, const char *db)
 {
     for (size_t i = 0; i < c->ndbs; i++)
         if (strcmp(c->dbs[i].name, db) == 0) {
@@ -2286,7 +2286,7 @@ static sl_my_ddl_rc_t sl_database_stmt(sl_ddl_ctx_t *x, const char *verb)
             sl_my_catalog_set(x->cat, db, name, NULL);
             free(name);
         }
-        sl_my_catalog_drop_db(x->cat, db);
+        sl_my_catalog_forget_db(x->cat, db);
         x->res->db_charset_changed = true;
         if (!x->res->db) x->res->db = sl_strdup(db);
         rc = SL_MY_DDL_APPLIED;

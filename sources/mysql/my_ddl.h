@@ -115,6 +115,8 @@ void sl_my_catalog_clear(sl_my_catalog_t *c);
 void sl_my_catalog_set_db_charset(sl_my_catalog_t *c, const char *db, const char *cs);
 const char *sl_my_catalog_db_charset(const sl_my_catalog_t *c, const char *db);
 bool sl_my_catalog_has_db(const sl_my_catalog_t *c, const char *db);
+/* Forget a database's state (DROP DATABASE); its tables are not touched. */
+void sl_my_catalog_forget_db(sl_my_catalog_t *c, const char *db);
 
 void sl_my_tab_free(sl_my_tab_t *t);        /* frees the members and t */
 sl_my_tab_t *sl_my_tab_dup(const sl_my_tab_t *t);
