@@ -760,6 +760,8 @@ typedef struct sl_coldef {
     char       *coll;        /* explicit COLLATE */
     bool        pk;          /* PRIMARY KEY / KEY on the column */
     bool        not_null_set;
+    bool        row_period;  /* GENERATED ALWAYS AS ROW START / END (MariaDB) */
+    bool        versioned;   /* WITH SYSTEM VERSIONING on the column */
 } sl_coldef_t;
 
 static void sl_coldef_free(sl_coldef_t *d)
@@ -1153,6 +1155,8 @@ static bool sl_col_attrs(sl_lex_t *L, sl_coldef_t *d)
             if (sl_accept_kw(L, "AS")) {
                 if (sl_accept_kw(L, "ROW")) {           /* MariaDB system versioning */
                     sl_next(L);                          /* START | END */
+                    c->generated = true;
+                    d->row_period = true;
                 } else if (!sl_skip_parens(L, NULL, NULL)) {
                     return false;
                 } else {
@@ -1169,8 +1173,11 @@ static bool sl_col_attrs(sl_lex_t *L, sl_coldef_t *d)
             if (!sl_expect_kw(L, "DEFAULT") || !sl_expect_kw(L, "VALUE")) return false;
             c->nullable = false;
             c->auto_increment = true;
-        } else if (sl_accept_kw(L, "WITH") || sl_accept_kw(L, "WITHOUT")) {
+        } else if (sl_is_kw(L, "WITH") || sl_is_kw(L, "WITHOUT")) {
+            bool with = sl_accept_kw(L, "WITH");
+            if (!with) sl_next(L);
             if (!sl_expect_kw(L, "SYSTEM") || !sl_expect_kw(L, "VERSIONING")) return false;
+            d->versioned = with;
         } else {
             char b[64], msg[120];
             snprintf(msg, sizeof(msg), "unknown column attribute %s",
@@ -1270,6 +1277,23 @@ static void sl_tab_remove_col(sl_my_tab_t *t, uint32_t at, sl_my_col_t *out)
     *out = t->cols[at];
     memmove(&t->cols[at], &t->cols[at + 1], (t->ncols - at - 1) * sizeof(*t->cols));
     t->ncols--;
+}
+
+/* MariaDB system versioning without declared period columns adds two hidden columns at
+ * the end of the table (and of its row images): row_start and row_end, TIMESTAMP(6). */
+static void sl_tab_add_row_period(sl_my_tab_t *t)
+{
+    static const char *const names[] = {"row_start", "row_end"};
+    for (int i = 0; i < 2; i++) {
+        if (sl_my_tab_col(t, names[i]) >= 0) continue;
+        sl_my_col_t c = {0};
+        c.name = sl_strdup(names[i]);
+        c.type = sl_strdup("TIMESTAMP");
+        c.length = 6;
+        c.scale = -1;
+        c.generated = true;
+        sl_tab_insert_col(t, t->ncols, &c);
+    }
 }
 
 static void sl_tab_pk_rename(sl_my_tab_t *t, const char *from, const char *to)
@@ -1405,6 +1429,7 @@ typedef struct sl_ddl_ctx {
     const sl_my_ddl_opts_t *o;
     sl_my_ddl_res_t        *res;
     sl_lex_t               *L;
+    bool                    row_period;   /* the statement declared AS ROW START/END */
 } sl_ddl_ctx_t;
 
 static void sl_res_add(sl_my_ddl_res_t *r, sl_my_tc_type_t type, const char *db,
@@ -1452,9 +1477,17 @@ static const char *sl_dflt_db(const sl_ddl_ctx_t *x)
 
 /* Table options after CREATE TABLE (...): charset, collation, comment; a SELECT makes
  * the columns unknowable here. Returns false (with a failure) for CREATE ... SELECT. */
-static bool sl_table_options(sl_lex_t *L, char **cs, char **coll, char **comment)
+static bool sl_table_options(sl_lex_t *L, char **cs, char **coll, char **comment,
+                             bool *versioned)
 {
     while (!sl_at_end(L)) {
+        if (sl_is_kw(L, "WITH") && sl_next_is_kw(L, "SYSTEM")) {
+            sl_next(L);
+            sl_next(L);
+            if (!sl_expect_kw(L, "VERSIONING")) return false;
+            *versioned = true;
+            continue;
+        }
         if (sl_accept_punct(L, ',') || sl_accept_kw(L, "DEFAULT")) continue;
         if (sl_is_kw(L, "CHARACTER") || sl_is_kw(L, "CHAR")) {
             sl_next(L);
@@ -1476,8 +1509,8 @@ static bool sl_table_options(sl_lex_t *L, char **cs, char **coll, char **comment
             return true;   /* partitioning: no effect on columns */
         } else if (sl_is_kw(L, "SELECT") || sl_is_kw(L, "AS") || sl_is_kw(L, "IGNORE") ||
                    sl_is_kw(L, "REPLACE") || sl_is_kw(L, "WITH")) {
-            sl_lex_fail(L, sl_peek(L)->off, "%s", "CREATE TABLE ... SELECT (or system "
-                        "versioning) takes columns the statement does not list");
+            sl_lex_fail(L, sl_peek(L)->off, "%s", "CREATE TABLE ... SELECT takes columns "
+                        "the statement does not list");
             return false;
         } else if (sl_is_punct(L, '(')) {
             if (!sl_skip_parens(L, NULL, NULL)) return false;
@@ -1502,6 +1535,7 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
     char **json_cols = NULL;
     uint32_t njson = 0;
     char *cs = NULL, *coll = NULL;
+    bool versioned = false, explicit_period = false;
 
     if (!sl_expect_punct(L, '(')) goto fail;
     for (;;) {
@@ -1546,6 +1580,8 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
         } else {
             defs = sl_realloc(defs, (ndefs + 1) * sizeof(*defs));
             if (!sl_column_def(L, &defs[ndefs++], true)) goto fail;
+            explicit_period |= defs[ndefs - 1].row_period;
+            versioned |= defs[ndefs - 1].versioned;
             if (defs[ndefs - 1].pk) {
                 sl_names_free(pk, npk);
                 pk = sl_calloc(1, sizeof(char *));
@@ -1558,7 +1594,7 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
         if (!sl_expect_punct(L, ')')) goto fail;
         break;
     }
-    if (!sl_table_options(L, &cs, &coll, &t->comment)) goto fail;
+    if (!sl_table_options(L, &cs, &coll, &t->comment, &versioned)) goto fail;
     t->charset = cs ? sl_strdup(cs) : coll && sl_my_collation_charset(coll)
                      ? sl_strdup(sl_my_collation_charset(coll)) : db_cs ? sl_strdup(db_cs)
                                                                         : NULL;
@@ -1580,6 +1616,7 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
         sl_tab_set_pk(t, pk, npk);
         pk = NULL;
     }
+    if (versioned && !explicit_period) sl_tab_add_row_period(t);
     for (size_t i = 0; i < ndefs; i++) sl_coldef_free(&defs[i]);
     free(defs);
     sl_names_free(json_cols, njson);
@@ -1762,8 +1799,10 @@ static bool sl_alter_spec(sl_ddl_ctx_t *x, sl_my_tab_t *t, char **newdb, char **
             return true;
         }
         if (sl_is_kw(L, "SYSTEM") && sl_next_is_kw(L, "VERSIONING")) {
-            sl_lex_fail(L, sl_peek(L)->off, "%s", "ADD SYSTEM VERSIONING adds hidden columns");
-            return false;
+            sl_next(L);
+            sl_next(L);
+            if (!x->row_period) sl_tab_add_row_period(t);
+            return true;
         }
         sl_accept_kw(L, "COLUMN");
         bool ine = false;
@@ -1781,8 +1820,9 @@ static bool sl_alter_spec(sl_ddl_ctx_t *x, sl_my_tab_t *t, char **newdb, char **
         sl_coldef_t d;
         uint32_t at;
         bool given;
-        bool ok = sl_column_def(L, &d, true) && sl_col_place(L, t, &at, &given) &&
-                  sl_tab_add(L, t, &d, at, ine);
+        bool ok = sl_column_def(L, &d, true) && sl_col_place(L, t, &at, &given);
+        x->row_period |= ok && d.row_period;
+        ok = ok && sl_tab_add(L, t, &d, at, ine);
         sl_coldef_free(&d);
         return ok;
     }
@@ -1832,9 +1872,20 @@ static bool sl_alter_spec(sl_ddl_ctx_t *x, sl_my_tab_t *t, char **newdb, char **
             return !L->failed;
         }
         if (sl_is_kw(L, "SYSTEM") && sl_next_is_kw(L, "VERSIONING")) {
-            sl_lex_fail(L, sl_peek(L)->off, "%s", "DROP SYSTEM VERSIONING drops hidden "
-                        "columns");
-            return false;
+            int a = sl_my_tab_col(t, "row_start"), b = sl_my_tab_col(t, "row_end");
+            if (a < 0 || b < 0) {
+                sl_lex_fail(L, sl_peek(L)->off, "%s", "DROP SYSTEM VERSIONING of declared "
+                            "period columns");
+                return false;
+            }
+            sl_next(L);
+            sl_next(L);
+            sl_my_col_t gone;
+            sl_tab_remove_col(t, (uint32_t)(a > b ? a : b), &gone);
+            sl_my_col_clear(&gone);
+            sl_tab_remove_col(t, (uint32_t)(a > b ? b : a), &gone);
+            sl_my_col_clear(&gone);
+            return true;
         }
         sl_accept_kw(L, "COLUMN");
         bool ie = false;
@@ -2023,7 +2074,7 @@ static bool sl_alter_spec(sl_ddl_ctx_t *x, sl_my_tab_t *t, char **newdb, char **
         bool sys = sl_is_kw(L, "SYSTEM");
         *L = save;
         if (sys) {
-            sl_lex_fail(L, sl_peek(L)->off, "%s", "system versioning changes hidden columns");
+            sl_lex_fail(L, sl_peek(L)->off, "%s", "WITH SYSTEM VERSIONING in ALTER TABLE");
             return false;
         }
         sl_skip_to_sep(L);
@@ -2211,7 +2262,9 @@ static sl_my_ddl_rc_t sl_drop_tables(sl_ddl_ctx_t *x)
         if (!sl_table_name(L, sl_dflt_db(x), &db, &name)) break;
         if (sl_my_catalog_tracks_db(x->cat, db)) {
             const sl_my_tab_t *t = sl_my_catalog_find(x->cat, db, name);
-            sl_res_add(x->res, SL_MY_TC_DROP, db, name, NULL, NULL, t);
+            /* a seed read after this statement does not say what was dropped here */
+            sl_res_add(x->res, SL_MY_TC_DROP, db, name, NULL, NULL,
+                       sl_seeded_after(x, t) ? NULL : t);
             sl_my_catalog_set(x->cat, db, name, NULL);
             rc = SL_MY_DDL_APPLIED;
         }
@@ -2282,7 +2335,8 @@ static sl_my_ddl_rc_t sl_database_stmt(sl_ddl_ctx_t *x, const char *verb)
                 continue;
             }
             char *name = sl_strdup(t->name);
-            sl_res_add(x->res, SL_MY_TC_DROP, db, name, NULL, NULL, t);
+            sl_res_add(x->res, SL_MY_TC_DROP, db, name, NULL, NULL,
+                       sl_seeded_after(x, t) ? NULL : t);
             sl_my_catalog_set(x->cat, db, name, NULL);
             free(name);
         }

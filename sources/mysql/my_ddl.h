@@ -36,7 +36,9 @@
  *   RENAME TABLE a TO b [, c TO d]; DROP [TEMPORARY] TABLE [IF EXISTS] a [, b];
  *   CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX ... ON t; DROP INDEX [IF EXISTS] i ON t
  *   (DROP INDEX `PRIMARY` drops the key); TRUNCATE (no schema change);
- *   CREATE / ALTER / DROP DATABASE|SCHEMA (default charsets; DROP drops its tables)
+ *   CREATE / ALTER / DROP DATABASE|SCHEMA (default charsets; DROP drops its tables);
+ *   MariaDB system versioning (WITH / ADD / DROP SYSTEM VERSIONING: the hidden row_start
+ *   and row_end TIMESTAMP(6) columns the row images carry)
  * with comments (-- , #, C style; the executable kind, slash-star-bang NNNNN and
  * slash-star-M-bang NNNNN, is read as SQL), `back`-quoted and "double"-quoted identifiers, db.table names, IF [NOT]
  * EXISTS, every column type and attribute of MySQL 8 / MariaDB 10.11 (synonyms such as
@@ -140,8 +142,9 @@ typedef struct sl_my_change {
     sl_my_tc_type_t type;
     char *db, *name;            /* the table (its name after a rename) */
     char *old_db, *old_name;    /* the name before a rename, else NULL */
-    sl_my_tab_t *tab;           /* copy of the table after the change; the definition
-                                   before the drop for DROP; NULL when UNKNOWN */
+    sl_my_tab_t *tab;           /* copy of the table after the change; for DROP the
+                                   definition it had (NULL when unknown, e.g. a table
+                                   seeded after the statement); NULL when UNKNOWN */
 } sl_my_change_t;
 
 typedef struct sl_my_ddl_res {

@@ -732,7 +732,7 @@ int sl_my_hist_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
         for (size_t i = 0; i < res.n; i++)
             sl_buf_printf(&names, "%s%s.%s", i ? ", " : "", res.changes[i].db,
                           res.changes[i].name);
-        sl_warn("DDL at %s:%llu not understood (%s): %.*s%s%s%s", file,
+        sl_warn("DDL at %s:%llu cannot be followed (%s): %.*s%s%s%s", file,
                 (unsigned long long)end, res.err, (int)(ev->query.sql_len > 300 ? 300
                                                         : ev->query.sql_len), ev->query.sql,
                 res.n ? "; reading the schema of " : "", res.n ? sl_buf_cstr(&names) : "",

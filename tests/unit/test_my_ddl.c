@@ -459,7 +459,7 @@ static void test_unknown_statements_change_nothing_and_name_the_table(void **sta
         "ALTER TABLE t DROP COLUMN nope",
         "ALTER TABLE t CHANGE nope x INT",
         "ALTER TABLE t ADD b INT AFTER nope",
-        "ALTER TABLE t ADD SYSTEM VERSIONING",
+        "ALTER TABLE t DROP SYSTEM VERSIONING",        /* it has none */
         "ALTER TABLE t ADD c WIBBLE(3)",               /* unknown type */
         "ALTER TABLE t ADD c INT SOMETHING",           /* unknown attribute */
         "ALTER TABLE t MODIFY a INT DEFAULT 'unterminated",
@@ -481,6 +481,34 @@ static void test_unknown_statements_change_nothing_and_name_the_table(void **sta
     assert_string_equal(r.err, "unknown column type WIBBLE at byte 20");
     sl_my_ddl_res_free(&r);
     free((char *)before);
+    sl_my_catalog_free(c);
+}
+
+static void test_mariadb_system_versioning_adds_hidden_period_columns(void **state)
+{
+    (void)state;
+    sl_my_catalog_t *c = cat_new();
+    assert_int_equal(run(c, "CREATE TABLE v (id INT) WITH SYSTEM VERSIONING"),
+                     SL_MY_DDL_APPLIED);
+    ASSERT_TAB(c, "app", "v",
+        "{\"db\":\"app\",\"table\":\"v\",\"charset\":\"utf8mb4\",\"pk\":[],\"columns\":["
+        "{\"name\":\"id\",\"type\":\"INT\"},"
+        "{\"name\":\"row_start\",\"type\":\"TIMESTAMP\",\"length\":6,\"nullable\":false,"
+        "\"generated\":true},"
+        "{\"name\":\"row_end\",\"type\":\"TIMESTAMP\",\"length\":6,\"nullable\":false,"
+        "\"generated\":true}]}");
+    assert_int_equal(run(c, "ALTER TABLE v DROP SYSTEM VERSIONING"), SL_MY_DDL_APPLIED);
+    assert_int_equal(sl_my_catalog_find(c, "app", "v")->ncols, 1);
+    assert_int_equal(run(c, "ALTER TABLE v ADD SYSTEM VERSIONING"), SL_MY_DDL_APPLIED);
+    assert_int_equal(sl_my_catalog_find(c, "app", "v")->ncols, 3);
+    /* declared period columns: nothing hidden */
+    assert_int_equal(run(c, "CREATE TABLE w (id INT, s TIMESTAMP(6) GENERATED ALWAYS AS ROW "
+                            "START, e TIMESTAMP(6) GENERATED ALWAYS AS ROW END, PERIOD FOR "
+                            "SYSTEM_TIME(s, e)) WITH SYSTEM VERSIONING"), SL_MY_DDL_APPLIED);
+    assert_int_equal(sl_my_catalog_find(c, "app", "w")->ncols, 3);
+    assert_int_equal(run(c, "CREATE TABLE x (id INT WITH SYSTEM VERSIONING, y INT WITHOUT "
+                            "SYSTEM VERSIONING)"), SL_MY_DDL_APPLIED);
+    assert_int_equal(sl_my_catalog_find(c, "app", "x")->ncols, 4);
     sl_my_catalog_free(c);
 }
 
@@ -530,8 +558,11 @@ static void test_ddl_before_a_seed_is_skipped_create_and_drop_are_not(void **sta
     assert_int_equal(run_at(c, "ALTER TABLE t DROP b", true, "mysql-bin.000009", 4, NULL),
                      SL_MY_DDL_APPLIED);
     assert_int_equal(sl_my_catalog_find(c, "app", "t")->ncols, 3);
-    assert_int_equal(run_at(c, "DROP TABLE t", true, "mysql-bin.000001", 4, NULL),
+    assert_int_equal(run_at(c, "DROP TABLE t", true, "mysql-bin.000001", 4, &r),
                      SL_MY_DDL_APPLIED);
+    assert_int_equal(r.n, 1);
+    assert_null(r.changes[0].tab);   /* what existed back then is not known */
+    sl_my_ddl_res_free(&r);
     assert_null(sl_my_catalog_find(c, "app", "t"));
     assert_int_equal(run_at(c, "CREATE TABLE t (only INT)", true, "mysql-bin.000001", 5, NULL),
                      SL_MY_DDL_APPLIED);
@@ -786,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_rename_tables_and_alter_rename),
         cmocka_unit_test(test_drop_tables_databases_and_statements_that_change_nothing),
         cmocka_unit_test(test_unknown_statements_change_nothing_and_name_the_table),
+        cmocka_unit_test(test_mariadb_system_versioning_adds_hidden_period_columns),
         cmocka_unit_test(test_ddl_before_a_seed_is_skipped_create_and_drop_are_not),
         cmocka_unit_test(test_positions_compare_by_file_number_then_offset),
         cmocka_unit_test(test_collation_charsets_and_column_types),
