@@ -1213,7 +1213,10 @@ static void sl_coldef_charset(sl_coldef_t *d, const char *table_cs)
     }
 }
 
-/* ( key_part, ... ) of a key: column names (prefix lengths and ASC/DESC dropped). */
+static void sl_names_free(char **v, uint32_t n);
+
+/* ( key_part, ... ) of a key: column names (prefix lengths and ASC/DESC dropped). On
+ * failure nothing is left allocated. */
 static bool sl_key_parts(sl_lex_t *L, char ***names, uint32_t *n)
 {
     *names = NULL;
@@ -1222,18 +1225,24 @@ static bool sl_key_parts(sl_lex_t *L, char ***names, uint32_t *n)
     for (;;) {
         if (sl_is_punct(L, '(')) {
             /* a functional key part */
-            if (!sl_skip_parens(L, NULL, NULL)) return false;
+            if (!sl_skip_parens(L, NULL, NULL)) goto fail;
         } else {
             char *c = sl_ident(L, "a key column");
-            if (!c) return false;
+            if (!c) goto fail;
             *names = sl_realloc(*names, (*n + 1) * sizeof(char *));
             (*names)[(*n)++] = c;
-            if (sl_is_punct(L, '(') && !sl_skip_parens(L, NULL, NULL)) return false;
+            if (sl_is_punct(L, '(') && !sl_skip_parens(L, NULL, NULL)) goto fail;
         }
         if (!sl_accept_kw(L, "ASC")) sl_accept_kw(L, "DESC");
         if (sl_accept_punct(L, ',')) continue;
-        return sl_expect_punct(L, ')');
+        if (sl_expect_punct(L, ')')) return true;
+        goto fail;
     }
+fail:
+    sl_names_free(*names, *n);
+    *names = NULL;
+    *n = 0;
+    return false;
 }
 
 static void sl_names_free(char **v, uint32_t n)
