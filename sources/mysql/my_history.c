@@ -214,6 +214,19 @@ static int sl_my_hist_apply(sl_my_source_t *s, json_t *rec, char *why, size_t wh
     return SL_OK;
 }
 
+/* A history record's key and its index in the file, to find superseded records. */
+typedef struct sl_my_hist_keyed {
+    const char *key;
+    size_t      idx;
+} sl_my_hist_keyed_t;
+
+static int sl_my_hist_keyed_cmp(const void *a, const void *b)
+{
+    const sl_my_hist_keyed_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 /* The checkpoint's binlog position: the stream's, or the one a snapshot streams from. */
 static bool sl_my_hist_ckpt_pos(json_t *ck, const char **file, uint64_t *pos)
 {
@@ -268,6 +281,10 @@ int sl_my_hist_start(sl_my_source_t *s)
             fclose(f);
             size_t nrec = 0, ndrop = 0, line = 0;
             bool rewrite = false;
+            /* the kept records by key ("t\tdb\ttable" / "d\tdb"): offset of each line in
+             * `keep`, so superseded ones can be compacted away below */
+            char **keys = NULL;
+            size_t *offs = NULL, *lens = NULL, nkeys = 0;
             const char *p = data.data ? data.data : "", *end = p + data.len;
             while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -295,12 +312,33 @@ int sl_my_hist_start(sl_my_source_t *s)
                     json_decref(rec);
                     sl_buf_free(&data);
                     sl_buf_free(&keep);
+                    for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+                    free(keys);
+                    free(offs);
+                    free(lens);
                     return sl_err(s->err, sizeof(s->err), "schema history %s line %zu: %s; "
                                   "remove the file to read the schemas from the server "
                                   "again (events older than a later DDL may then not match)",
                                   s->hist_path, line, why);
                 }
                 if (apply) {
+                    keys = sl_realloc(keys, (nkeys + 1) * sizeof(*keys));
+                    offs = sl_realloc(offs, (nkeys + 1) * sizeof(*offs));
+                    lens = sl_realloc(lens, (nkeys + 1) * sizeof(*lens));
+                    sl_buf_t k = SL_BUF_INIT;
+                    const char *kind = json_string_value(json_object_get(rec, "kind"));
+                    sl_buf_printf(&k, "%s\t%s\t%s", kind, json_string_value(json_object_get(
+                                  rec, "db")), !strcmp(kind, "table") ? json_string_value(
+                                  json_object_get(rec, "table")) : "");
+                    keys[nkeys] = sl_buf_steal(&k);
+                    offs[nkeys] = keep.len;
+                    lens[nkeys] = (size_t)(nl - p) + 1;
+                    /* a record that only removes: dropped when compacting */
+                    json_t *sch = json_object_get(rec, "schema");
+                    if ((!strcmp(kind, "table") && (!sch || json_is_null(sch))) ||
+                        json_is_true(json_object_get(rec, "dropped")))
+                        lens[nkeys] = 0;
+                    nkeys++;
                     sl_buf_put(&keep, p, (size_t)(nl - p) + 1);
                     nrec++;
                 } else {
@@ -310,6 +348,29 @@ int sl_my_hist_start(sl_my_source_t *s)
                 json_decref(rec);
                 p = nl + 1;
             }
+            /* Compact when most records are superseded: the last record of each table and
+             * database is all a restart from here on needs (checkpoints only move on). */
+            size_t live = 0;
+            sl_my_hist_keyed_t *byk = sl_calloc(nkeys ? nkeys : 1, sizeof(*byk));
+            for (size_t i = 0; i < nkeys; i++) byk[i] = (sl_my_hist_keyed_t){keys[i], i};
+            qsort(byk, nkeys, sizeof(*byk), sl_my_hist_keyed_cmp);
+            for (size_t i = 0; i + 1 < nkeys; i++)
+                if (!strcmp(byk[i].key, byk[i + 1].key)) lens[byk[i].idx] = 0;   /* superseded */
+            free(byk);
+            for (size_t i = 0; i < nkeys; i++) live += lens[i] != 0;
+            if (nkeys > 2 * live + 64) {
+                sl_buf_t compact = SL_BUF_INIT;
+                for (size_t i = 0; i < nkeys; i++)
+                    if (lens[i]) sl_buf_put(&compact, keep.data + offs[i], lens[i]);
+                sl_info("schema history: compacted %zu records to %zu", nkeys, live);
+                sl_buf_free(&keep);
+                keep = compact;
+                rewrite = true;
+            }
+            for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+            free(keys);
+            free(offs);
+            free(lens);
             char err[SL_ERRSTR_SIZE];
             int rc = rewrite ? sl_write_file_atomic(s->hist_path, keep.data ? keep.data : "",
                                                     keep.len, err, sizeof(err)) : SL_OK;
@@ -727,7 +788,16 @@ int sl_my_hist_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
     }
     int out = SL_OK;
     const char *db = res.db ? res.db : dflt;
-    if (rc == SL_MY_DDL_UNKNOWN) {
+    bool concerns_wanted = res.n == 0;   /* no table named: it may be a wanted one */
+    for (size_t i = 0; i < res.n; i++)
+        concerns_wanted |= sl_my_table_wanted(s, res.changes[i].db, res.changes[i].name);
+    if (rc == SL_MY_DDL_UNKNOWN && !concerns_wanted) {
+        /* an unwanted table sluice does not track (e.g. the other tables of a database
+         * of which only some are wanted): nothing to follow */
+        sl_debug("DDL at %s:%llu on a table sluice does not track: %.*s", file,
+                 (unsigned long long)end,
+                 (int)(ev->query.sql_len > 200 ? 200 : ev->query.sql_len), ev->query.sql);
+    } else if (rc == SL_MY_DDL_UNKNOWN) {
         sl_buf_t names = SL_BUF_INIT;
         for (size_t i = 0; i < res.n; i++)
             sl_buf_printf(&names, "%s%s.%s", i ? ", " : "", res.changes[i].db,

@@ -320,6 +320,33 @@ def test_kill9_with_ddl_past_the_checkpoint_rebuilds_the_schema_from_the_history
         s.stop()
 
 
+def test_history_is_compacted_at_restart_and_still_right():
+    """Many DDL statements: at the next start the superseded history records are dropped
+    (one record per table and database remains) and rows still decode right."""
+    with RowMetadata("NO_LOG"):
+        db = "mycompact"
+        fresh_db(db)
+        my("create table t (id int primary key, v int)", db=db)
+        out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+        path = sltest.write_spec(ddl_spec("my-compact", [db + ".t"], out, schema=False))
+        s = sltest.start_sluice(path, data_dir=data)
+        s.wait_log("streaming binlog")
+        my("".join("alter table t add column c%d int; alter table t drop column c%d;"
+                   % (i, i) for i in range(40)) + "alter table t add column last int", db=db)
+        my("insert into t values (1, 10, 100)", db=db)
+        wait_events(out, db, "t", 1)
+        eq(s.stop(), 0)
+        hist = os.path.join(data, "my-compact", "schema_history.jsonl")
+        eq(len(open(hist).read().splitlines()), 2 + 81)
+        my("insert into t values (2, 20, 200)", db=db)
+        s = sltest.start_sluice(path, data_dir=data)
+        s.wait_log("schema history: compacted 83 records to 2")
+        eq(afters(wait_events(out, db, "t", 2)),
+           [{"id": 1, "v": 10, "last": 100}, {"id": 2, "v": 20, "last": 200}])
+        eq(len(open(hist).read().splitlines()), 2)
+        s.stop()
+
+
 def test_offline_replay_of_binlog_files_across_ddl():
     """Files replayed with binlog_files: the CREATE and ALTERs in the files give both
     schemas, with and without schema_dsn."""
