@@ -40,8 +40,8 @@
  *   MariaDB system versioning (WITH / ADD / DROP SYSTEM VERSIONING: the hidden row_start
  *   and row_end TIMESTAMP(6) columns the row images carry)
  * with comments (-- , #, C style; the executable kind, slash-star-bang NNNNN and
- * slash-star-M-bang NNNNN, is read as SQL), `back`-quoted and "double"-quoted identifiers, db.table names, IF [NOT]
- * EXISTS, every column type and attribute of MySQL 8 / MariaDB 10.11 (synonyms such as
+ * slash-star-M-bang NNNNN, is read as SQL), `back`-quoted and "double"-quoted
+ * identifiers, db.table names, IF [NOT] EXISTS, every column type and attribute of MySQL 8 / MariaDB 10.11 (synonyms such as
  * INTEGER, BOOL, SERIAL, NATIONAL VARCHAR, LONG are normalized). Statements that change
  * no table (users, grants, views, triggers, routines, events, DML...) are NONE. A table
  * statement it cannot follow is UNKNOWN: nothing is changed and the tables it names are

@@ -407,6 +407,14 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         sl_binlog_event_t inner;
         int r;
         while ((r = sl_binlog_payload_next(s->dec, &inner, derr, sizeof(derr))) == 1) {
+            if (sl_unlikely(s->schema_err[0])) {
+                sl_err(s->err, sizeof(s->err), "binlog %s:%u (compressed transaction): %s",
+                       s->file ? s->file : "?",
+                       ev.log_pos > ev.event_size ? ev.log_pos - ev.event_size : 0,
+                       s->schema_err);
+                s->schema_err[0] = '\0';
+                return SL_ERR;
+            }
             /* inner events carry no positions: the payload event's end is the position */
             if (inner.type == SL_BINLOG_XID_EVENT) {
                 rc = sl_my_tx_commit(s, ev.log_pos);
