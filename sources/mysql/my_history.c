@@ -570,15 +570,43 @@ static void sl_my_hist_read_db_charset(sl_my_source_t *s, MYSQL *m, const char *
     free(cs);
 }
 
-/* Install a schema read from the server as a seed valid at seed_file/seed_pos (NULL: after
- * everything), record it from at_file/at_pos on, and register it. Takes t. */
+/* Where a schema read from the server now is valid (a seed, my_ddl.h). */
+typedef enum {
+    SL_MY_SEED_AT = 0,      /* at *file:*pos: the server's binlog position before the read */
+    SL_MY_SEED_AFTER_ALL,   /* offline: today's schema, after everything in the files */
+    SL_MY_SEED_NONE,        /* unknown: no seed rule, every later DDL applies */
+} sl_my_seed_kind_t;
+
+/* Online: the server's current binlog position; when it cannot be read (no BINLOG
+ * MONITOR), the position being decoded: DDL after it is followed (one the read already
+ * holds then fails to apply and the table is read again), or no rule when that is unknown
+ * too. Offline: after everything in the files. *file is allocated (caller frees). */
+static sl_my_seed_kind_t sl_my_hist_seed_pos(sl_my_source_t *s, MYSQL *m, bool online,
+                                             char **file, uint64_t *pos)
+{
+    *file = NULL;
+    *pos = 0;
+    if (!online) return SL_MY_SEED_AFTER_ALL;
+    if (sl_my_hist_master_pos(m, file, pos)) return SL_MY_SEED_AT;
+    const char *f = s->recv_file && *s->recv_file ? s->recv_file : s->file;
+    if (f && *f) {
+        *file = sl_strdup(f);
+        *pos = s->recv_file && *s->recv_file ? s->recv_pos : 4;
+        return SL_MY_SEED_AT;
+    }
+    return SL_MY_SEED_NONE;
+}
+
+/* Install a schema read from the server as a seed (kind, at seed_file/seed_pos), record it
+ * from at_file/at_pos on (NULL: from the start), and register it. Takes t. */
 static const sl_my_tab_t *sl_my_hist_install_seed(sl_my_source_t *s, sl_my_tab_t *t,
+                                                  sl_my_seed_kind_t kind,
                                                   const char *seed_file, uint64_t seed_pos,
                                                   const char *at_file, uint64_t at_pos)
 {
-    t->seeded = true;
+    t->seeded = kind != SL_MY_SEED_NONE;
     free(t->seed_file);
-    t->seed_file = seed_file ? sl_strdup(seed_file) : NULL;
+    t->seed_file = kind == SL_MY_SEED_AT && seed_file ? sl_strdup(seed_file) : NULL;
     t->seed_pos = seed_pos;
     char *db = sl_strdup(t->db), *name = sl_strdup(t->name);
     sl_my_catalog_put(s->cat, db, name, t);
@@ -599,13 +627,14 @@ static const sl_my_tab_t *sl_my_hist_lookup(sl_my_source_t *s, const char *db,
                                             uint64_t at_pos)
 {
     if (!s->meta) return NULL;
-    char *sf = NULL;
-    uint64_t sp = 0;
-    if (!s->conf->binlog_files.n) sl_my_hist_master_pos(s->meta, &sf, &sp);
+    char *sf;
+    uint64_t sp;
+    sl_my_seed_kind_t kind = sl_my_hist_seed_pos(s, s->meta, !s->conf->binlog_files.n, &sf,
+                                                 &sp);
     sl_my_tab_t *t = sl_my_hist_read(s, s->meta, db, name);
     const sl_my_tab_t *in = NULL;
     if (t) {
-        in = sl_my_hist_install_seed(s, t, sf, sp, at_file ? at_file : "", at_pos);
+        in = sl_my_hist_install_seed(s, t, kind, sf, sp, at_file ? at_file : "", at_pos);
         sl_info("schema of %s.%s read from the server (%u columns)", db, name, in->ncols);
     }
     free(sf);
@@ -618,16 +647,19 @@ int sl_my_hist_seed(sl_my_source_t *s, MYSQL *m, bool online)
     char *sf = NULL;
     uint64_t sp = 0;
     bool have_pos = false;
+    sl_my_seed_kind_t kind = SL_MY_SEED_NONE;
     for (size_t i = 0; i < s->ntables; i++) {
         const char *db = s->tdb[i];
         if (sl_my_catalog_has_db(s->cat, db)) continue;
-        if (online && !have_pos) {
+        if (!have_pos) {
             /* before reading: DDL after this position is followed from the binlog */
-            have_pos = sl_my_hist_master_pos(m, &sf, &sp);
-            if (!have_pos)
-                sl_warn("schema history: the server's binlog position is unknown (%s): "
-                        "schemas are taken as valid after every DDL in the binlog",
-                        mysql_error(m));
+            kind = sl_my_hist_seed_pos(s, m, online, &sf, &sp);
+            have_pos = true;
+            if (online && mysql_errno(m))
+                sl_warn("schema history: SHOW MASTER STATUS failed (%s): the schemas read "
+                        "now are taken as valid at %s", mysql_error(m),
+                        kind == SL_MY_SEED_AT ? "the stream's start position"
+                                              : "no known position");
         }
         sl_my_hist_read_db_charset(s, m, db);
         if (sl_my_hist_record_db(s, NULL, 0, db, false) != SL_OK) goto err;
@@ -662,14 +694,14 @@ int sl_my_hist_seed(sl_my_source_t *s, MYSQL *m, bool online)
             if (!sl_my_catalog_find(s->cat, db, names[k])) {
                 sl_my_tab_t *t = sl_my_hist_read(s, m, db, names[k]);
                 if (t) {
-                    sl_my_hist_install_seed(s, t, have_pos ? sf : NULL, sp, NULL, 0);
+                    sl_my_hist_install_seed(s, t, kind, sf, sp, NULL, 0);
                     got++;
                 }
             }
             free(names[k]);
         }
         free(names);
-        if (have_pos)
+        if (kind == SL_MY_SEED_AT)
             sl_info("schema history: read %zu table schema%s of %s from the server (valid "
                     "at %s:%llu)", got, got == 1 ? "" : "s", db, sf, (unsigned long long)sp);
         else

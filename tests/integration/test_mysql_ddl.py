@@ -347,6 +347,34 @@ def test_history_is_compacted_at_restart_and_still_right():
         s.stop()
 
 
+def test_without_binlog_monitor_seeds_are_valid_at_the_start_position():
+    """A user that may stream but not run SHOW MASTER STATUS: the schemas read at the first
+    start count as valid at the stream's start, so later DDL is still followed."""
+    with RowMetadata("NO_LOG"):
+        db = "mynomon"
+        fresh_db(db)
+        my("create table t (id int primary key, a int)", db=db)
+        my("drop user if exists 'nomon'@'%'; create user 'nomon'@'%'; "
+           "grant replication slave, select on *.* to 'nomon'@'%'")
+        status = my("show master status").split("\t")
+        out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+        sp = ddl_spec("my-nomon", [db + ".t"], out, start="%s:%s" % (status[0], status[1]),
+                      snapshot="never")
+        sp["spec"]["source"]["config"]["dsn"] = dsn().replace("root@", "nomon@")
+        s = sltest.start_sluice(sp, data_dir=data)
+        s.wait_log("streaming binlog")
+        check("SHOW MASTER STATUS failed" in s.log(), s.log_tail())
+        my("insert into t values (1, 10)", db=db)
+        my("alter table t add column b int first", db=db)
+        my("insert into t values (20, 2, 200)", db=db)
+        eq(afters(wait_events(out, db, "t", 2)),
+           [{"id": 1, "a": 10}, {"b": 20, "id": 2, "a": 200}])
+        seed = json.loads(open(os.path.join(data, "my-nomon",
+                                            "schema_history.jsonl")).read().splitlines()[1])
+        eq(seed["seed"], {"file": status[0], "pos": int(status[1])})
+        s.stop()
+
+
 def test_offline_replay_of_binlog_files_across_ddl():
     """Files replayed with binlog_files: the CREATE and ALTERs in the files give both
     schemas, with and without schema_dsn."""
