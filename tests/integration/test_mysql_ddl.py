@@ -317,6 +317,9 @@ def test_kill9_with_ddl_past_the_checkpoint_rebuilds_the_schema_from_the_history
                          {"id": 3, "b": "three", "aa": 30}])
         # the history holds each ALTER once again
         eq(sum('"ddl":' in l for l in open(hist)), 2, open(hist).read())
+        # the schema change events of the undelivered batches were not lost either
+        eq([columns(e) for e in wait_schema_events(out, db, 2)],
+           [["id", "b", "a"], ["id", "b", "aa"]])
         s.stop()
 
 
