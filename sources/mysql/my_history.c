@@ -839,7 +839,7 @@ int sl_my_hist_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
                                                         : ev->query.sql_len), ev->query.sql,
                 res.n ? "; reading the schema of " : "", res.n ? sl_buf_cstr(&names) : "",
                 !res.n ? "" : s->meta ? " from the server" : " is not possible without a "
-                "server (schema_dsn): it keeps its last known schema");
+                "server (schema_dsn)");
         sl_buf_free(&names);
     }
     for (size_t i = 0; i < res.n && out == SL_OK; i++) {
@@ -852,10 +852,23 @@ int sl_my_hist_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
                 out = sl_my_hist_record_table(s, file, end, c->old_db, c->old_name, NULL,
                                               ev->query.sql, ev->query.sql_len);
             }
-            const sl_my_tab_t *t = tracked && sl_my_table_wanted(s, c->db, c->name)
-                                       ? sl_my_hist_lookup(s, c->db, c->name, file, end)
-                                       : NULL;
-            if (t) c->tab = sl_my_tab_dup(t);
+            bool wanted = tracked && sl_my_table_wanted(s, c->db, c->name);
+            const sl_my_tab_t *t = wanted ? sl_my_hist_lookup(s, c->db, c->name, file, end)
+                                          : NULL;
+            if (t) {
+                c->tab = sl_my_tab_dup(t);
+            } else if (wanted && sl_my_catalog_find(s->cat, c->db, c->name)) {
+                /* what the statement did is unknown and cannot be read: forget the schema
+                 * rather than name columns by a guess */
+                sl_warn("%s.%s: no schema from here on (the statement above could not be "
+                        "followed and the table could not be read from a server): its "
+                        "columns are named @1, @2 ... unless the binlog has names",
+                        c->db, c->name);
+                sl_my_catalog_put(s->cat, c->db, c->name, NULL);
+                out = sl_my_hist_record_table(s, file, end, c->db, c->name, NULL,
+                                              ev->query.sql, ev->query.sql_len);
+                if (s->dec) sl_my_tab_register(s->dec, c->db, c->name, NULL);
+            }
             continue;
         }
         if (c->old_name) {

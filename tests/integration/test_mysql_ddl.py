@@ -417,6 +417,39 @@ def test_offline_replay_of_binlog_files_across_ddl():
               sch)
 
 
+def test_ddl_that_cannot_be_followed_reads_the_server_or_forgets_the_schema():
+    """A statement the parser does not follow (CONVERT TO CHARACTER SET DEFAULT): replayed
+    with schema_dsn the table is read from the server; without, its schema is forgotten
+    (columns @1, @2) rather than guessed."""
+    with RowMetadata("NO_LOG"):
+        db = "myunk"
+        fresh_db(db)
+        my("create table t (id int primary key, a varchar(5))", db=db)
+        my("insert into t values (1, 'x')", db=db)
+        my("alter table t convert to character set default", db=db)
+        my("insert into t values (2, 'y')", db=db)
+    my("flush binary logs")
+    datadir = my("select @@datadir")
+    copy = sltest.tmpdir("binlogs")
+    files = []
+    for n in [l.split("\t")[0] for l in my("show binary logs").splitlines()]:
+        shutil.copy(os.path.join(datadir, n), copy)
+        files.append(os.path.join(copy, n))
+    for name, extra, second in (
+            ("my-unk-dsn", {"schema_dsn": dsn()}, {"id": 2, "a": "y"}),
+            ("my-unk", {}, {"@1": 2, "@2": "y"})):
+        out = sltest.tmpdir("out")
+        r = sltest.start_sluice(ddl_spec(name, [db + ".t"], out, binlog_files=files, dsn=None,
+                                         **extra))
+        eq(r.wait(60), 0, r.log_tail())
+        eq(afters(events(out, db, "t")), [{"id": 1, "a": "x"}, second], name)
+        check("cannot be followed" in r.log(), r.log_tail())
+        if extra:
+            check("schema of myunk.t read from the server" in r.log(), r.log_tail())
+        else:
+            check("myunk.t: no schema from here on" in r.log(), r.log_tail())
+
+
 def test_table_map_that_does_not_fit_stops_instead_of_misnaming():
     """Streaming from before an ALTER that happened before sluice first read the schema:
     without names in the binlog the row cannot be named safely -> a clear error; with
