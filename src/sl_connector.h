@@ -15,6 +15,7 @@
 
 #include "sl_event.h"
 #include "sl_conf.h"
+#include "sl_template.h"
 
 typedef struct sl_pipeline sl_pipeline_t;
 
@@ -22,6 +23,9 @@ typedef struct sl_pipeline sl_pipeline_t;
 typedef struct sl_sink_common {
     char *id;
     bool  required;
+    char *schema_changes;   /* destination template of schema change events (SL_OP_SCHEMA:
+                               Kafka topic, Redis stream, file path), NULL: none. A sink
+                               without one skips those events. */
 } sl_sink_common_t;
 
 /* Every source config struct starts with `char *id`. */
@@ -124,6 +128,9 @@ const char *sl_sink_types(void);
     {.key = "id", .type = SL_CT_STR, .offset = offsetof(T, common.id),                 \
      .flags = SL_CF_REQUIRED | SL_CF_NONEMPTY, .doc = "sink id, unique in the pipeline"}, \
     {.key = "required", .type = SL_CT_BOOL, .offset = offsetof(T, common.required),    \
-     .def = "true", .doc = "whether the commit policy `required` waits for this sink"}
+     .def = "true", .doc = "whether the commit policy `required` waits for this sink"},  \
+    {.key = "schema_changes", .type = SL_CT_STR, .offset = offsetof(T, common.schema_changes),\
+     .flags = SL_CF_NONEMPTY, .check = sl_template_check,                              \
+     .doc = "where schema change events go (topic, stream or path); may use {db}"}
 
 #endif

@@ -21,6 +21,8 @@ typedef enum {
     SL_OP_DELETE   = 'd',
     SL_OP_TRUNCATE = 't',
     SL_OP_READ     = 'r',   /* snapshot row */
+    SL_OP_SCHEMA   = 's',   /* schema change (DDL; MySQL): delivered only by sinks with a
+                               `schema_changes` destination, never given to processors */
 } sl_op_t;
 
 /* Interned table identity (db, schema, table). Owned by the pipeline, never freed while

@@ -831,6 +831,9 @@ void sl_manager_delete(sl_manager_t *m, const char *name, bool drop_slot, sl_res
     f = sl_pdir(m, name, "checkpoint.json");
     unlink(f);
     free(f);
+    f = sl_pdir(m, name, "schema_history.jsonl");   /* the MySQL source's */
+    unlink(f);
+    free(f);
     f = sl_pdir(m, name, NULL);
     rmdir(f);
     free(f);

@@ -573,16 +573,67 @@ static int sl_wait_slot(sl_pipeline_t *p)
     return SL_OK;
 }
 
+/* Schema change events (SL_OP_SCHEMA) bypass processors: before they run, the events are
+ * moved out of b (their key and value bytes copied into aside, offsets made relative to
+ * it); afterwards sl_schema_events_restore() appends them to whatever batch the
+ * processors left, keeping their order. Returns how many were set aside. */
+static uint32_t sl_schema_events_aside(sl_batch_t *b, sl_buf_t *aside, sl_event_t **evs)
+{
+    uint32_t n = 0, keep = 0;
+    for (uint32_t i = 0; i < b->n; i++) n += b->ev[i].op == SL_OP_SCHEMA;
+    if (!n) return 0;
+    *evs = sl_malloc(n * sizeof(**evs));
+    n = 0;
+    for (uint32_t i = 0; i < b->n; i++) {
+        sl_event_t e = b->ev[i];
+        if (e.op != SL_OP_SCHEMA) {
+            b->ev[keep++] = e;
+            continue;
+        }
+        uint32_t ko = (uint32_t)aside->len;
+        sl_buf_put(aside, b->arena.data + e.key_off, e.key_len);
+        uint32_t vo = (uint32_t)aside->len;
+        sl_buf_put(aside, b->arena.data + e.val_off, e.val_len);
+        e.key_off = ko;
+        e.val_off = vo;
+        (*evs)[n++] = e;
+    }
+    b->n = keep;
+    return n;
+}
+
+static void sl_schema_events_restore(sl_batch_t *b, const sl_buf_t *aside,
+                                     const sl_event_t *evs, uint32_t n)
+{
+    uint32_t base = (uint32_t)b->arena.len;
+    sl_buf_put(&b->arena, aside->data, aside->len);
+    if (b->n + n > b->cap || !b->ev) {
+        b->cap = b->n + n > 16 ? b->n + n : 16;
+        b->ev = sl_realloc(b->ev, b->cap * sizeof(*b->ev));
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        sl_event_t e = evs[i];
+        e.key_off += base;
+        e.val_off += base;
+        b->ev[b->n++] = e;
+    }
+}
+
 /* Run processors, wait for a slot and hand the batch to every sink. Takes ownership. */
 static int sl_submit(sl_pipeline_t *p, sl_batch_t *b)
 {
     char err[SL_ERRSTR_SIZE];
     uint64_t proc_t0 = p->spec->nprocs ? sl_now_mono_us() : 0;
+    sl_buf_t aside = SL_BUF_INIT;
+    sl_event_t *aside_ev = NULL;
+    uint32_t naside = p->spec->nprocs ? sl_schema_events_aside(b, &aside, &aside_ev) : 0;
     for (size_t i = 0; i < p->spec->nprocs && b->n; i++) {
         const sl_processor_ops_t *ops = p->spec->procs[i].ops;
         /* In place; b keeps has_pos/pos, so an emptied batch still checkpoints. */
         if (ops->process(p->procs[i], b, err, sizeof(err)) != SL_OK) {
             sl_pipeline_fail(p, "processor failed: %s", err);
+            sl_buf_free(&aside);
+            free(aside_ev);
             pthread_mutex_lock(&p->lock);
             sl_batch_reset(b);
             b->next = p->free_list;
@@ -591,6 +642,9 @@ static int sl_submit(sl_pipeline_t *p, sl_batch_t *b)
             return SL_ERR;
         }
     }
+    if (naside) sl_schema_events_restore(b, &aside, aside_ev, naside);
+    sl_buf_free(&aside);
+    free(aside_ev);
     if (p->spec->nprocs) {
         double secs = (double)(sl_now_mono_us() - proc_t0) / 1e6;
         pthread_mutex_lock(&p->lock);
@@ -841,6 +895,8 @@ const sl_table_t *sl_pipeline_table(sl_pipeline_t *p, const char *db, const char
 }
 
 json_t *sl_pipeline_stored_checkpoint(sl_pipeline_t *p) { return p->stored_ckpt; }
+
+const char *sl_pipeline_dir(const sl_pipeline_t *p) { return p->dir; }
 
 unsigned sl_pipeline_stop_timeout_ms(const sl_pipeline_t *p) { return p->stop_timeout_ms; }
 

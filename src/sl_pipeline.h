@@ -109,6 +109,9 @@ const sl_table_t *sl_pipeline_table(sl_pipeline_t *p, const char *db, const char
 /* The checkpoint stored in the data dir at startup (parsed JSON object, borrowed), or
  * NULL when the pipeline has none. */
 json_t *sl_pipeline_stored_checkpoint(sl_pipeline_t *p);
+/* The pipeline's own directory in the data dir (<data_dir>/<name>, created by
+ * sl_pipeline_new): where a source keeps state of its own (MySQL: schema history). */
+const char *sl_pipeline_dir(const sl_pipeline_t *p);
 /* Shard number for a key value given as its JSON text; -1 when sharding is off. */
 int32_t sl_pipeline_shard(const sl_pipeline_t *p, const char *json, size_t len);
 

@@ -11,6 +11,9 @@
  * Values substituted into the path have '/' replaced by '_' and "." / ".." replaced, so a
  * table name can never climb out of the configured directory.
  *
+ * Schema change events (SL_OP_SCHEMA) go to the `schema_changes` path template (same
+ * placeholders and rules), or are skipped when the sink has none.
+ *
  * Threads: an instance lives on its sink thread; nothing here is shared.
  */
 #include "sl_common.h"
@@ -70,6 +73,8 @@ typedef struct sl_file_dest {
 typedef struct sl_file_sink {
     char           *id;
     sl_template_t  *tpl;
+    sl_template_t  *sc_tpl;     /* schema_changes, or NULL */
+    int32_t         static_out; /* output of a static path, -1 until first used */
     sl_file_out_t  *outs;
     size_t          nouts, outs_cap;
     size_t          nopen;
@@ -136,16 +141,40 @@ static uint32_t sl_file_out_for(sl_file_sink_t *fs, const char *path)
     return (uint32_t)fs->nouts++;
 }
 
-/* The output of an event; the path is rendered once per (table, shard). */
+/* The path of template tpl for table (names sanitized) into out. */
+static void sl_file_render(sl_file_sink_t *fs, const sl_template_t *tpl,
+                           const sl_table_t *table, int32_t shard, sl_buf_t *out)
+{
+    sl_buf_reset(&fs->scratch);
+    size_t db = sl_file_safe(&fs->scratch, table ? table->db : NULL);
+    size_t schema = sl_file_safe(&fs->scratch, table ? table->schema : NULL);
+    size_t name = sl_file_safe(&fs->scratch, table ? table->name : NULL);
+    sl_table_t safe = {
+        .db = fs->scratch.data + db,
+        .schema = fs->scratch.data + schema,
+        .name = fs->scratch.data + name,
+    };
+    sl_template_render(tpl, &safe, shard, out);
+}
+
+/* The output of an event; the path is rendered once per (table, shard). Schema change
+ * events are rare: rendered each time. */
 static uint32_t sl_file_out_of(sl_file_sink_t *fs, const sl_event_t *e)
 {
+    if (sl_unlikely(e->op == SL_OP_SCHEMA)) {
+        sl_buf_t path = SL_BUF_INIT;
+        sl_file_render(fs, fs->sc_tpl, e->table, -1, &path);
+        uint32_t out = sl_file_out_for(fs, sl_buf_cstr(&path));
+        sl_buf_free(&path);
+        return out;
+    }
     if (sl_template_is_static(fs->tpl)) {
-        if (fs->nouts == 0) {
+        if (fs->static_out < 0) {
             sl_buf_reset(&fs->scratch);
             sl_template_render(fs->tpl, NULL, -1, &fs->scratch);
-            return sl_file_out_for(fs, sl_buf_cstr(&fs->scratch));
+            fs->static_out = (int32_t)sl_file_out_for(fs, sl_buf_cstr(&fs->scratch));
         }
-        return 0;
+        return (uint32_t)fs->static_out;
     }
     if ((fs->ndests + 1) * 2 > fs->dests_cap) sl_file_dest_grow(fs);
     size_t mask = fs->dests_cap - 1, j = sl_file_dest_hash(e->table, e->shard) & mask;
@@ -153,18 +182,8 @@ static uint32_t sl_file_out_of(sl_file_sink_t *fs, const sl_event_t *e)
         if (fs->dests[j].table == e->table && fs->dests[j].shard == e->shard)
             return fs->dests[j].out;
 
-    /* Render with sanitized names (copied into scratch; offsets until it stops growing). */
-    sl_buf_reset(&fs->scratch);
-    size_t db = sl_file_safe(&fs->scratch, e->table ? e->table->db : NULL);
-    size_t schema = sl_file_safe(&fs->scratch, e->table ? e->table->schema : NULL);
-    size_t name = sl_file_safe(&fs->scratch, e->table ? e->table->name : NULL);
     sl_buf_t path = SL_BUF_INIT;
-    sl_table_t safe = {
-        .db = fs->scratch.data + db,
-        .schema = fs->scratch.data + schema,
-        .name = fs->scratch.data + name,
-    };
-    sl_template_render(fs->tpl, &safe, e->shard, &path);
+    sl_file_render(fs, fs->tpl, e->table, e->shard, &path);
     uint32_t out = sl_file_out_for(fs, sl_buf_cstr(&path));
     sl_buf_free(&path);
 
@@ -337,9 +356,15 @@ static void *sl_file_create(const void *conf, sl_pipeline_t *p, char *errstr,
         sl_err(errstr, errstr_size, "file sink %s: path is required", fs->id);
         goto err;
     }
+    fs->static_out = -1;
     fs->tpl = sl_template_new(c->path, msg, sizeof(msg));
     if (!fs->tpl) {
         sl_err(errstr, errstr_size, "file sink %s: path: %s", fs->id, msg);
+        goto err;
+    }
+    if (c->common.schema_changes &&
+        !(fs->sc_tpl = sl_template_new(c->common.schema_changes, msg, sizeof(msg)))) {
+        sl_err(errstr, errstr_size, "file sink %s: schema_changes: %s", fs->id, msg);
         goto err;
     }
     return fs;
@@ -377,6 +402,7 @@ static void sl_file_destroy(void *sink)
     free(fs->touched);
     sl_buf_free(&fs->scratch);
     sl_template_free(fs->tpl);
+    sl_template_free(fs->sc_tpl);
     free(fs->id);
     free(fs);
 }
@@ -409,6 +435,7 @@ static int sl_file_deliver(void *sink, const sl_batch_t *b, char *errstr,
 
     for (uint32_t i = 0; i < b->n; i++) {
         const sl_event_t *e = &b->ev[i];
+        if (sl_unlikely(e->op == SL_OP_SCHEMA) && !fs->sc_tpl) continue;
         uint32_t idx = sl_file_out_of(fs, e);
         sl_file_out_t *o = &fs->outs[idx];
         if (!o->touched) {

@@ -23,6 +23,11 @@
  * after it. The guarantee rests on Kafka's transactions: a read_committed consumer sees a
  * batch and its checkpoint together or not at all.
  *
+ * Schema change events (SL_OP_SCHEMA, MySQL DDL) go to the `schema_changes` topic template
+ * keyed {"databaseName": db} (the partitioner keeps a database's changes in order), with
+ * header sluice.op "s", never a tombstone and never a shard partition; a sink without
+ * `schema_changes` skips them.
+ *
  * Threads: an instance lives on its sink thread (create, open, deliver, close, destroy;
  * delivery reports are served there too, inside rd_kafka_flush). load_checkpoint runs on
  * the source thread before the source starts: it reads only fields that are immutable
@@ -141,6 +146,15 @@ static void sl_kafka_validate(const void *conf, const char *path, sl_errs_t *err
     sl_buf_t parent = SL_BUF_INIT, field = SL_BUF_INIT;
     char err[512];
 
+    if (c->common.schema_changes &&
+        (!sl_kafka_topic_literal_ok(c->common.schema_changes) ||
+         strlen(c->common.schema_changes) > SL_KAFKA_TOPIC_MAX)) {
+        sl_path_key(&field, path, "schema_changes");
+        sl_errs_add(errs, sl_buf_cstr(&field), "not a valid Kafka topic name (letters, "
+                    "digits, '.', '_', '-' outside placeholders; at most %d)",
+                    SL_KAFKA_TOPIC_MAX);
+    }
+
     sl_path_key(&parent, path, "client_conf");
     for (size_t i = 0; i < c->client_conf.n; i++) {
         const char *k = c->client_conf.k[i], *v = c->client_conf.v[i];
@@ -210,6 +224,7 @@ typedef struct sl_kafka_sink {
 
     /* Sink thread only. */
     sl_template_t   *tpl;
+    sl_template_t   *sc_tpl;         /* schema_changes, or NULL */
     rd_kafka_t      *rk;             /* NULL while closed */
     rd_kafka_topic_t *ckpt_rkt;
     sl_kafka_topic_t **topics;
@@ -442,6 +457,11 @@ static void *sl_kafka_create(const void *conf, sl_pipeline_t *p, char *errstr,
     if (!sl_kafka_topic_literal_ok(c->topic))
         sl_warn("kafka sink %s: topic \"%s\": characters Kafka does not allow in topic names "
                 "become '_'", ks->id, c->topic);
+    if (c->common.schema_changes &&
+        !(ks->sc_tpl = sl_template_new(c->common.schema_changes, msg, sizeof(msg)))) {
+        sl_err(errstr, errstr_size, "kafka sink %s: schema_changes: %s", ks->id, msg);
+        goto err;
+    }
     /* The full configuration is checked once here, so a typo fails `sluice run` at
      * start rather than on the sink thread. */
     rd_kafka_conf_t *rc = sl_kafka_conf_build(ks, true, errstr, errstr_size);
@@ -474,6 +494,7 @@ static void sl_kafka_destroy(void *sink)
     free(ks->cc_k);
     free(ks->cc_v);
     sl_template_free(ks->tpl);
+    sl_template_free(ks->sc_tpl);
     sl_buf_free(&ks->scratch);
     sl_buf_free(&ks->ckpt_val);
     free(ks->id);
@@ -560,19 +581,24 @@ static int sl_kafka_topic_check_partitions(sl_kafka_sink_t *ks, sl_kafka_topic_t
     return SL_OK;
 }
 
-/* The destination of an event: rendered and sanitized once per (table, shard), topic
- * handle created once per producer. SL_OK with *out, SL_AGAIN or SL_ERR. */
+/* Schema change events are cached under this shard (no real shard is below -1). */
+#define SL_KAFKA_SCHEMA_SHARD INT32_MIN
+
 static int sl_kafka_topic_ready(sl_kafka_sink_t *ks, sl_kafka_topic_t *t, char *errstr,
                                 size_t errstr_size);
 
+/* The destination of an event: rendered and sanitized once per (table, shard), topic
+ * handle created once per producer. SL_OK with *out, SL_AGAIN or SL_ERR. */
 static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest_t **out,
                          char *errstr, size_t errstr_size)
 {
     sl_kafka_dest_t *d = NULL;
+    bool schema = e->op == SL_OP_SCHEMA;
+    int32_t shard = schema ? SL_KAFKA_SCHEMA_SHARD : e->shard;
     if (ks->cap) {
-        size_t mask = ks->cap - 1, j = sl_kafka_dest_hash(e->table, e->shard) & mask;
+        size_t mask = ks->cap - 1, j = sl_kafka_dest_hash(e->table, shard) & mask;
         for (; ks->dests[j].used; j = (j + 1) & mask) {
-            if (ks->dests[j].table == e->table && ks->dests[j].shard == e->shard) {
+            if (ks->dests[j].table == e->table && ks->dests[j].shard == shard) {
                 d = &ks->dests[j];
                 break;
             }
@@ -580,7 +606,8 @@ static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest
     }
     if (sl_unlikely(!d)) {
         sl_buf_reset(&ks->scratch);
-        sl_template_render(ks->tpl, e->table, e->shard, &ks->scratch);
+        sl_template_render(schema ? ks->sc_tpl : ks->tpl, e->table, schema ? -1 : e->shard,
+                           &ks->scratch);
         sl_buf_cstr(&ks->scratch);
         sl_kafka_topic_sanitize(ks->scratch.data, ks->scratch.len);
         if (ks->scratch.len == 0 || ks->scratch.len > SL_KAFKA_TOPIC_MAX ||
@@ -591,12 +618,13 @@ static int sl_kafka_dest(sl_kafka_sink_t *ks, const sl_event_t *e, sl_kafka_dest
                           ks->scratch.data, e->table ? e->table->name : "?",
                           SL_KAFKA_TOPIC_MAX);
         sl_kafka_topic_t *t = sl_kafka_topic_get(ks, ks->scratch.data);
+        if (schema) t->checked = true;   /* keyed by database, not sharded */
         if ((ks->ndests + 1) * 2 > ks->cap) sl_kafka_dest_grow(ks);
-        size_t mask = ks->cap - 1, j = sl_kafka_dest_hash(e->table, e->shard) & mask;
+        size_t mask = ks->cap - 1, j = sl_kafka_dest_hash(e->table, shard) & mask;
         while (ks->dests[j].used) j = (j + 1) & mask;
         d = &ks->dests[j];
         d->table = e->table;
-        d->shard = e->shard;
+        d->shard = shard;
         d->used = true;
         d->topic = t;
         sl_buf_reset(&ks->scratch);
@@ -1224,6 +1252,7 @@ static int sl_kafka_deliver(void *sink, const sl_batch_t *b, char *errstr,
 
     for (uint32_t i = 0; i < b->n; i++) {
         const sl_event_t *e = &b->ev[i];
+        if (sl_unlikely(e->op == SL_OP_SCHEMA) && !ks->sc_tpl) continue;
         sl_kafka_dest_t *d = NULL;
         rc = sl_kafka_dest(ks, e, &d, errstr, errstr_size);
         if (rc != SL_OK) goto fail;
@@ -1235,7 +1264,8 @@ static int sl_kafka_deliver(void *sink, const sl_batch_t *b, char *errstr,
             if (rc != SL_OK) goto fail;
             d = &rdest;
         }
-        int32_t part = ks->shard_count && e->shard >= 0 ? e->shard : RD_KAFKA_PARTITION_UA;
+        int32_t part = ks->shard_count && e->shard >= 0 && e->op != SL_OP_SCHEMA
+                           ? e->shard : RD_KAFKA_PARTITION_UA;
         void *op = SL_KAFKA_OPAQUE(i, SL_KAFKA_MSG_EVENT);
         rd_kafka_resp_err_t err = sl_kafka_produce(ks, d, part, b, e, false, op);
         if (!err && e->op == SL_OP_DELETE && ks->tombstones && e->key_len) {

@@ -10,6 +10,9 @@
  * WRONGTYPE) is SL_AGAIN: the connection is dropped and the core reopens and redelivers
  * the whole batch, so entries of a failed batch may appear twice (at-least-once).
  *
+ * Schema change events (SL_OP_SCHEMA) go to the `schema_changes` stream template, or are
+ * skipped when the sink has none.
+ *
  * Threads: an instance lives on its sink thread (create, open, deliver, close, destroy);
  * nothing here is shared. The URI check runs on the spec-validating thread and keeps its
  * message in thread-local storage.
@@ -278,6 +281,7 @@ typedef struct sl_redis_sink {
     char           *id;
     sl_redis_uri_t  uri;
     sl_template_t  *tpl;
+    sl_template_t  *sc_tpl;       /* schema_changes, or NULL */
     char            maxlen[24];   /* decimal, "" when unset */
 
     char           *static_name;  /* the stream when the template has no placeholder */
@@ -315,28 +319,34 @@ static void sl_redis_dest_grow(sl_redis_sink_t *rs)
 
 /* The stream for an event: a processor's route.stream when set, else the configured
  * name, rendered once per (table, shard). */
+/* Schema change events are cached under this shard (no real shard is negative but -1). */
+#define SL_REDIS_SCHEMA_SHARD INT32_MIN
+
 static const char *sl_redis_stream(sl_redis_sink_t *rs, const sl_batch_t *b,
                                    const sl_event_t *e, size_t *len)
 {
-    const char *routed = sl_event_route_stream(b, e, len);
+    bool schema = e->op == SL_OP_SCHEMA;
+    const char *routed = schema ? NULL : sl_event_route_stream(b, e, len);
     if (routed) return routed;
-    if (rs->static_name) {
+    if (rs->static_name && !schema) {
         *len = rs->static_len;
         return rs->static_name;
     }
+    int32_t shard = schema ? SL_REDIS_SCHEMA_SHARD : e->shard;
     if ((rs->ndests + 1) * 2 > rs->cap) sl_redis_dest_grow(rs);
-    size_t mask = rs->cap - 1, j = sl_redis_dest_hash(e->table, e->shard) & mask;
+    size_t mask = rs->cap - 1, j = sl_redis_dest_hash(e->table, shard) & mask;
     for (; rs->dests[j].used; j = (j + 1) & mask) {
-        if (rs->dests[j].table == e->table && rs->dests[j].shard == e->shard) {
+        if (rs->dests[j].table == e->table && rs->dests[j].shard == shard) {
             *len = rs->dests[j].len;
             return rs->dests[j].name;
         }
     }
     sl_buf_reset(&rs->scratch);
-    sl_template_render(rs->tpl, e->table, e->shard, &rs->scratch);
+    sl_template_render(schema ? rs->sc_tpl : rs->tpl, e->table, schema ? -1 : e->shard,
+                       &rs->scratch);
     sl_redis_dest_t *d = &rs->dests[j];
     d->table = e->table;
-    d->shard = e->shard;
+    d->shard = shard;
     d->used = true;
     d->len = rs->scratch.len;
     d->name = sl_strndup(rs->scratch.data ? rs->scratch.data : "", rs->scratch.len);
@@ -375,6 +385,11 @@ static void *sl_redis_create(const void *conf, sl_pipeline_t *p, char *errstr,
         rs->static_name = sl_strndup(rs->scratch.data ? rs->scratch.data : "",
                                      rs->scratch.len);
     }
+    if (c->common.schema_changes &&
+        !(rs->sc_tpl = sl_template_new(c->common.schema_changes, msg, sizeof(msg)))) {
+        sl_err(errstr, errstr_size, "redis sink %s: schema_changes: %s", rs->id, msg);
+        goto err;
+    }
     if (c->maxlen > 0) snprintf(rs->maxlen, sizeof(rs->maxlen), "%lld", (long long)c->maxlen);
     return rs;
 
@@ -403,6 +418,7 @@ static void sl_redis_destroy(void *sink)
     sl_buf_free(&rs->scratch);
     sl_buf_free(&rs->out);
     sl_template_free(rs->tpl);
+    sl_template_free(rs->sc_tpl);
     sl_redis_uri_free(&rs->uri);
     free(rs->id);
     free(rs);
@@ -497,6 +513,12 @@ fail:
 
 /* Format one XADD per event as RESP straight from the arena into rs->out, hand the whole
  * batch to hiredis at once, then read every reply (allocation-free, see above). */
+/* Schema change events without a schema_changes stream are not written. */
+static inline bool sl_redis_skipped(const sl_redis_sink_t *rs, const sl_event_t *e)
+{
+    return sl_unlikely(e->op == SL_OP_SCHEMA) && !rs->sc_tpl;
+}
+
 static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
                             size_t errstr_size)
 {
@@ -512,8 +534,11 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
     const char *argc_hdr = rs->maxlen[0] ? "*10\r\n$4\r\nXADD\r\n" : "*7\r\n$4\r\nXADD\r\n";
     size_t argc_hdr_len = strlen(argc_hdr);
     sl_buf_reset(&rs->out);
+    uint32_t nsent = 0;
     for (i = 0; i < b->n; i++) {
         const sl_event_t *e = &b->ev[i];
+        if (sl_redis_skipped(rs, e)) continue;
+        nsent++;
         size_t slen;
         const char *stream = sl_redis_stream(rs, b, e, &slen);
         sl_buf_put(&rs->out, argc_hdr, argc_hdr_len);
@@ -528,6 +553,7 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
         sl_buf_puts(&rs->out, "$5\r\nvalue\r\n");
         sl_resp_bulk(&rs->out, sl_event_val(b, e), e->val_len);
     }
+    if (nsent == 0) return SL_OK;
     if (redisAppendFormattedCommand(rs->rc, rs->out.data, rs->out.len) != REDIS_OK) {
         sl_err(errstr, errstr_size, "redis sink %s: queue XADD: %s", rs->id,
                rs->rc->errstr[0] ? rs->rc->errstr : "out of memory");
@@ -535,23 +561,31 @@ static int sl_redis_deliver(void *sink, const sl_batch_t *b, char *errstr,
     }
 
     memset(&rs->replies, 0, sizeof(rs->replies));
-    for (i = 0; i < b->n; i++) {
+    for (i = 0; i < nsent; i++) {
         void *r = NULL;
         if (redisGetReply(rs->rc, &r) != REDIS_OK || !r) {
             sl_err(errstr, errstr_size, "redis sink %s: %s:%d: %s (after %u of %u replies)",
                    rs->id, rs->uri.host, rs->uri.port,
-                   rs->rc->errstr[0] ? rs->rc->errstr : "connection lost", i, b->n);
+                   rs->rc->errstr[0] ? rs->rc->errstr : "connection lost", i, nsent);
             goto fail;
         }
     }
     if (rs->replies.n_bad) {
+        /* the reply index counts the XADDs sent: find that event */
+        const sl_event_t *bad = &b->ev[0];
+        for (uint32_t k = 0, seen = 0; k < b->n; k++) {
+            if (sl_redis_skipped(rs, &b->ev[k])) continue;
+            if (seen++ == rs->replies.first_bad_idx) {
+                bad = &b->ev[k];
+                break;
+            }
+        }
         size_t slen;
-        const char *stream = sl_redis_stream(rs, b, &b->ev[rs->replies.first_bad_idx],
-                                             &slen);
+        const char *stream = sl_redis_stream(rs, b, bad, &slen);
         if (rs->replies.first_bad_type == REDIS_REPLY_ERROR)
             sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: %s (%u of %u failed)",
                    rs->id, (int)(slen > 200 ? 200 : slen), stream, rs->replies.first_err,
-                   rs->replies.n_bad, b->n);
+                   rs->replies.n_bad, nsent);
         else
             sl_err(errstr, errstr_size, "redis sink %s: XADD %.*s: unexpected reply type %d",
                    rs->id, (int)(slen > 200 ? 200 : slen), stream,

@@ -14,8 +14,10 @@
  * feedback, so ack() has nothing to tell the server.
  *
  * Schemas: column names, keys, signedness, ENUM/SET labels and charsets come from the
- * TABLE_MAP optional metadata (binlog_row_metadata=FULL); what is missing is looked up in
- * information_schema when a table is first mapped, and again after DDL on it.
+ * TABLE_MAP optional metadata (binlog_row_metadata=FULL); what is missing comes from the
+ * schema sluice tracks across DDL, with its history in the data dir (my_history.c), so
+ * events are decoded with the schema they were written with. DDL also becomes a schema
+ * change event for sinks with `schema_changes`.
  *
  * Thread: the pipeline's source thread.
  */
@@ -236,128 +238,13 @@ static void sl_my_gtid_note_mariadb(sl_my_source_t *s, const char *gtid)
     s->gtid_state = out;
 }
 
-/* ---- schemas from information_schema --------------------------------------------- */
-
-/* Tables whose schema is registered in the decoder ("db.table"), until DDL on them. */
-static bool sl_my_known(sl_my_source_t *s, const char *db, const char *table, bool add)
-{
-    sl_buf_t k = SL_BUF_INIT;
-    sl_buf_printf(&k, "%s.%s", db, table);
-    for (size_t i = 0; i < s->nknown; i++)
-        if (!strcmp(s->known[i], k.data)) {
-            sl_buf_free(&k);
-            return true;
-        }
-    if (add) {
-        s->known = sl_realloc(s->known, (s->nknown + 1) * sizeof(char *));
-        s->known[s->nknown++] = sl_buf_steal(&k);
-    }
-    sl_buf_free(&k);
-    return false;
-}
-
-static void sl_my_forget(sl_my_source_t *s, const char *db)
-{
-    size_t dl = strlen(db);
-    for (size_t i = 0; i < s->nknown;) {
-        if (!strncmp(s->known[i], db, dl) && s->known[i][dl] == '.') {
-            sl_binlog_decoder_drop_schema(s->dec, db, s->known[i] + dl + 1);
-            free(s->known[i]);
-            s->known[i] = s->known[--s->nknown];
-        } else {
-            i++;
-        }
-    }
-}
-
-/* Column names in a MariaDB CHECK clause json_valid(`col`) mark JSON columns. */
-static bool sl_my_is_json_col(const char *checks, const char *col)
-{
-    char pat[300];
-    snprintf(pat, sizeof(pat), "json_valid(`%s`)", col);
-    return checks && strcasestr(checks, pat) != NULL;
-}
-
-static void sl_my_table_hook(void *arg, sl_binlog_table_t *t)
-{
-    sl_my_source_t *s = arg;
-    if (!s->meta || !sl_my_table_wanted(s, t->db, t->name)) return;
-    if (sl_my_known(s, t->db, t->name, false)) {
-        sl_binlog_table_apply_schema(s->dec, t);
-        return;
-    }
-    char q[1024];
-    char edb[256], etb[256];
-    mysql_real_escape_string(s->meta, edb, t->db, (unsigned long)strnlen(t->db, 120));
-    mysql_real_escape_string(s->meta, etb, t->name, (unsigned long)strnlen(t->name, 120));
-    snprintf(q, sizeof(q),
-             "SELECT COLUMN_NAME, COLUMN_KEY, COLUMN_TYPE, DATA_TYPE, "
-             "COALESCE(CHARACTER_SET_NAME, '') FROM information_schema.COLUMNS "
-             "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION",
-             edb, etb);
-    if (mysql_query(s->meta, q) != 0) {
-        sl_warn("schema lookup for %s.%s failed: %s", t->db, t->name, mysql_error(s->meta));
-        return;
-    }
-    MYSQL_RES *res = mysql_store_result(s->meta);
-    if (!res) return;
-    /* MariaDB's JSON type is LONGTEXT with a json_valid() check constraint. */
-    sl_buf_t checks = SL_BUF_INIT;
-    char cq[1024];
-    snprintf(cq, sizeof(cq), "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
-             "WHERE CONSTRAINT_SCHEMA = '%s' AND TABLE_NAME = '%s'", edb, etb);
-    if (mysql_query(s->meta, cq) == 0) {
-        MYSQL_RES *cr = mysql_store_result(s->meta);
-        MYSQL_ROW crow;
-        while (cr && (crow = mysql_fetch_row(cr)))
-            if (crow[0]) {
-                sl_buf_puts(&checks, crow[0]);
-                sl_buf_putc(&checks, '\n');
-            }
-        if (cr) mysql_free_result(cr);
-    }
-    uint32_t n = (uint32_t)mysql_num_rows(res);
-    sl_binlog_schema_col_t *cols = sl_calloc(n + 1, sizeof(*cols));
-    char **names = sl_calloc(n + 1, sizeof(char *));
-    uint32_t pkpos = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        MYSQL_ROW row = mysql_fetch_row(res);
-        names[i] = sl_strdup(row[0] ? row[0] : "");
-        cols[i].name = names[i];
-        if (row[1] && !strcmp(row[1], "PRI")) cols[i].pk_pos = ++pkpos;
-        cols[i].is_unsigned = row[2] && strstr(row[2], "unsigned");
-        cols[i].is_json = (row[3] && !strcmp(row[3], "json")) ||
-                          (row[3] && !strcmp(row[3], "longtext") &&
-                           sl_my_is_json_col(checks.data, names[i]));
-        if (row[4] && (!strcmp(row[4], "utf8mb4") || !strcmp(row[4], "utf8mb3") ||
-                       !strcmp(row[4], "utf8")))
-            cols[i].charset = 45;
-        else if (row[4] && !strcmp(row[4], "latin1"))
-            cols[i].charset = 8;
-        else if (row[3] && (strstr(row[3], "blob") || strstr(row[3], "binary")))
-            cols[i].charset = SL_MY_COLLATION_BINARY;
-    }
-    mysql_free_result(res);
-    sl_buf_free(&checks);
-    sl_binlog_schema_t sch = {.db = t->db, .table = t->name, .ncols = n, .cols = cols};
-    sl_binlog_decoder_set_schema(s->dec, &sch);
-    sl_my_known(s, t->db, t->name, true);
-    if (!sl_binlog_table_apply_schema(s->dec, t))
-        sl_warn("schema of %s.%s (%u columns) does not match the binlog's (%u columns): "
-                "events use column positions", t->db, t->name, n, t->ncols);
-    for (uint32_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    free(cols);
-}
-
-/* A fresh decoder (new connection or file): no table is mapped or registered yet. */
+/* A fresh decoder (new connection or file): no table is mapped yet; the schemas tracked
+ * so far are registered with it (my_history.c). */
 static void sl_my_new_decoder(sl_my_source_t *s)
 {
     if (s->dec) sl_binlog_decoder_free(s->dec);
     s->dec = sl_binlog_decoder_new();
-    sl_binlog_decoder_set_table_hook(s->dec, sl_my_table_hook, s);
-    for (size_t i = 0; i < s->nknown; i++) free(s->known[i]);
-    s->nknown = 0;
+    sl_my_hist_attach(s);
 }
 
 /* ---- events ---------------------------------------------------------------------- */
@@ -436,22 +323,6 @@ static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
     return SL_OK;
 }
 
-/* A QUERY event outside a transaction is DDL: forget cached schemas of its database so
- * the next TABLE_MAP looks them up again. */
-static void sl_my_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev)
-{
-    if (!s->meta) return;
-    char db[256];
-    snprintf(db, sizeof(db), "%.*s", (int)ev->query.db_len, ev->query.db);
-    /* The statement may name tables of any database; forget every schema of the
-     * default database and of databases it mentions (lookups are cheap, wrong schemas
-     * are not). */
-    sl_my_forget(s, db);
-    for (size_t i = 0; i < s->ntables; i++)
-        if (memmem(ev->query.sql, ev->query.sql_len, s->tdb[i], strlen(s->tdb[i])))
-            sl_my_forget(s, s->tdb[i]);
-}
-
 /* Handle one raw event. SL_OK, SL_AGAIN (decode trouble on the wire), SL_ERR. */
 static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
 {
@@ -460,6 +331,13 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
     if (sl_binlog_decode(s->dec, raw, len, &ev, derr, sizeof(derr)) != SL_OK) {
         sl_err(s->err, sizeof(s->err), "binlog %s: %s", s->file ? s->file : "?", derr);
         return SL_AGAIN;
+    }
+    if (sl_unlikely(s->schema_err[0])) {
+        /* a TABLE_MAP that does not fit its schema (my_history.c) */
+        sl_err(s->err, sizeof(s->err), "binlog %s:%u: %s", s->file ? s->file : "?",
+               ev.log_pos > ev.event_size ? ev.log_pos - ev.event_size : 0, s->schema_err);
+        s->schema_err[0] = '\0';
+        return SL_ERR;
     }
     uint64_t ts_us = (uint64_t)ev.timestamp * 1000000u;
     int rc = SL_OK;
@@ -503,9 +381,10 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         }
         if (ev.query.sql_len == 6 && !strncasecmp(ev.query.sql, "COMMIT", 6))
             return sl_my_tx_commit(s, ev.log_pos);
-        /* DDL (standalone): a transaction of its own with no row events. */
-        sl_my_ddl(s, &ev);
+        /* DDL (standalone): a transaction of its own, with a schema change event when a
+         * sink wants them; the schema history follows it (my_history.c). */
         if (!s->in_tx) sl_my_tx_begin(s, ts_us);
+        if (sl_my_hist_ddl(s, &ev) != SL_OK) return SL_ERR;
         return sl_my_tx_commit(s, ev.log_pos);
     case SL_BINLOG_XID_EVENT:
         return sl_my_tx_commit(s, ev.log_pos);
@@ -528,6 +407,14 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         sl_binlog_event_t inner;
         int r;
         while ((r = sl_binlog_payload_next(s->dec, &inner, derr, sizeof(derr))) == 1) {
+            if (sl_unlikely(s->schema_err[0])) {
+                sl_err(s->err, sizeof(s->err), "binlog %s:%u (compressed transaction): %s",
+                       s->file ? s->file : "?",
+                       ev.log_pos > ev.event_size ? ev.log_pos - ev.event_size : 0,
+                       s->schema_err);
+                s->schema_err[0] = '\0';
+                return SL_ERR;
+            }
             /* inner events carry no positions: the payload event's end is the position */
             if (inner.type == SL_BINLOG_XID_EVENT) {
                 rc = sl_my_tx_commit(s, ev.log_pos);
@@ -713,6 +600,10 @@ static int sl_my_setup(sl_my_source_t *s)
         }
     }
 
+    /* Schemas of tracked databases sluice has none of yet (the first start): read now,
+     * after the start position is known (my_history.c). */
+    if (sl_my_hist_seed(s, s->meta, true) != SL_OK) return SL_ERR;
+
     char q[512];
     snprintf(q, sizeof(q), "SET @master_binlog_checksum = @@global.binlog_checksum");
     if (mysql_query(s->mysql, q) != 0) {
@@ -837,6 +728,11 @@ static int sl_my_replay_files(sl_my_source_t *s)
         s->meta = sl_my_connect(s, &d);
         sl_my_dsn_free(&d);
         if (!s->meta) return SL_ERR;
+        char v[128];
+        if (sl_my_scalar(s, s->meta, "SELECT VERSION()", v, sizeof(v)) == SL_OK)
+            s->mariadb = strcasestr(v, "mariadb") != NULL;
+        /* the server's schemas are today's: valid after everything in the files */
+        if (sl_my_hist_seed(s, s->meta, false) != SL_OK) return SL_ERR;
     }
     json_t *ck = sl_pipeline_stored_checkpoint(s->p);
     const char *ck_file = ck ? json_string_value(json_object_get(ck, "file")) : NULL;
@@ -874,7 +770,11 @@ static int sl_my_replay_files(sl_my_source_t *s)
             if (skipping && ev_off + ev_len <= ck_pos) {
                 sl_binlog_event_t dummy;
                 char e2[SL_ERRSTR_SIZE];
-                sl_binlog_decode(s->dec, ev, ev_len, &dummy, e2, sizeof(e2));
+                s->hist_quiet = true;   /* the schemas are the history's as of the checkpoint */
+                if (sl_binlog_decode(s->dec, ev, ev_len, &dummy, e2, sizeof(e2)) == SL_OK &&
+                    dummy.type == SL_BINLOG_FORMAT_DESCRIPTION_EVENT)
+                    s->mariadb = dummy.fde.mariadb;
+                s->hist_quiet = false;
                 continue;
             }
             if (skipping) skipping = false;
@@ -929,6 +829,7 @@ static void *sl_my_create(const void *conf, sl_pipeline_t *p, char *errstr, size
         sl_my_destroy(s);
         return NULL;
     }
+    s->hist_fd = -1;
     s->env.pipeline = sl_pipeline_name(p);
     s->env.thread = -1;
     s->env.shard_key = sl_pipeline_spec(p)->sharding ? sl_pipeline_spec(p)->shard_key : NULL;
@@ -938,6 +839,7 @@ static void *sl_my_create(const void *conf, sl_pipeline_t *p, char *errstr, size
 static int sl_my_run(void *src, char *errstr, size_t errstr_size)
 {
     sl_my_source_t *s = src;
+    if (sl_my_hist_start(s) != SL_OK) return sl_err(errstr, errstr_size, "%s", s->err);
     if (s->conf->binlog_files.n) {
         int rc = sl_my_replay_files(s);
         sl_emit_tx_abort(s->p);
@@ -995,8 +897,7 @@ static void sl_my_destroy(void *src)
     free(s->query);
     sl_buf_free(&s->gtid_state);
     sl_buf_free(&s->posbuf.json);
-    for (size_t i = 0; i < s->nknown; i++) free(s->known[i]);
-    free(s->known);
+    sl_my_hist_free(s);
     free(s);
 }
 

@@ -8,6 +8,7 @@
 #include "sl_common.h"
 #include "sl_pipeline.h"
 #include "binlog_decode.h"
+#include "my_ddl.h"
 
 #include <mysql.h>
 #include <mariadb_rpl.h>
@@ -72,15 +73,37 @@ typedef struct sl_my_source {
     size_t               query_len;
     sl_binlog_envctx_t   env;
     sl_pos_t             posbuf;
-    char               **known;                 /* see sl_my_known() */
-    size_t               nknown;
     char                 err[SL_ERRSTR_SIZE];
+
+    /* Schemas (my_history.c): the tracked tables, their history file, and a TABLE_MAP
+     * that did not fit its schema (reported by sl_my_event after the decode). */
+    sl_my_catalog_t     *cat;
+    char                *hist_path;             /* <pipeline dir>/schema_history.jsonl */
+    int                  hist_fd;               /* append descriptor, -1 while closed */
+    bool                 hist_loaded;
+    bool                 hist_quiet;            /* decoding before a replay checkpoint */
+    bool                 schema_events;         /* a sink has schema_changes */
+    char                 schema_err[SL_ERRSTR_SIZE];
+    char               **warned;                /* "db.table@version" warned about */
+    size_t               nwarned;
 } sl_my_source_t;
 
 /* my_source.c services used by the snapshot */
 MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d);
 bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table);
 void sl_my_set_str(char **dst, const char *str, size_t n);
+
+/* my_history.c: table schemas across DDL. start() loads the history file (the part valid
+ * at the stored checkpoint; all of it is dropped when there is no checkpoint); seed() reads
+ * the tracked databases sluice has no schema of yet from the server m (online: at the
+ * binlog position it reads first; offline: as of after the files); attach() hooks a new
+ * decoder and registers the schemas; ddl() follows one DDL statement (history, decoder,
+ * schema change event). SL_OK / SL_ERR (s->err). */
+int  sl_my_hist_start(sl_my_source_t *s);
+int  sl_my_hist_seed(sl_my_source_t *s, MYSQL *m, bool online);
+void sl_my_hist_attach(sl_my_source_t *s);
+int  sl_my_hist_ddl(sl_my_source_t *s, const sl_binlog_event_t *ev);
+void sl_my_hist_free(sl_my_source_t *s);
 
 /* my_snapshot.c: read the wanted tables in one consistent snapshot and set the received
  * position (s->recv_file/recv_pos/gtid_state) to the snapshot's binlog position. resume:

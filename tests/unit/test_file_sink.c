@@ -82,22 +82,31 @@ static void fs_clear(sl_batch_t *b)
     sl_buf_reset(&b->arena);
 }
 
-/* Create a file sink for the path template through its key table (layout-independent).
- * The config is freed right away: the sink must not keep pointers into it. */
-static void *fs_sink(const char *path_tpl, char *err, size_t err_size)
+/* Create a file sink for the path template (and schema_changes template, or NULL)
+ * through its key table (layout-independent). The config is freed right away: the sink
+ * must not keep pointers into it. */
+static void *fs_sink_sc(const char *path_tpl, const char *sc_tpl, char *err, size_t err_size)
 {
     char *conf = calloc(1, sl_sink_file.conf_size);
     char *id = strdup("files"), *path = strdup(path_tpl);
+    char *sc = sc_tpl ? strdup(sc_tpl) : NULL;
     for (const sl_conf_def_t *d = sl_sink_file.conf; d->key; d++) {
         if (strcmp(d->key, "id") == 0) memcpy(conf + d->offset, &id, sizeof(id));
         if (strcmp(d->key, "path") == 0) memcpy(conf + d->offset, &path, sizeof(path));
+        if (strcmp(d->key, "schema_changes") == 0) memcpy(conf + d->offset, &sc, sizeof(sc));
     }
     err[0] = '\0';
     void *sink = sl_sink_file.create(conf, NULL, err, err_size);
     free(id);
     free(path);
+    free(sc);
     free(conf);
     return sink;
+}
+
+static void *fs_sink(const char *path_tpl, char *err, size_t err_size)
+{
+    return fs_sink_sc(path_tpl, NULL, err, err_size);
 }
 
 static void *fs_open_sink(const char *path_tpl)
@@ -323,6 +332,38 @@ static void test_file_sink_rejects_unknown_placeholder(void **state)
     assert_non_null(strstr(err, "'{tables}'"));
 }
 
+static void test_file_sink_schema_changes_go_to_their_own_path_or_nowhere(void **state)
+{
+    fs_fixture_t *f = *state;
+    char err[SL_ERRSTR_SIZE];
+    char tpl[1100], sc[1100];
+    snprintf(tpl, sizeof(tpl), "%s", fs_path(f, "{db}.{table}.jsonl"));
+    snprintf(sc, sizeof(sc), "%s", fs_path(f, "ddl/{db}.jsonl"));
+    void *with = fs_sink_sc(tpl, sc, err, sizeof(err));
+    assert_non_null(with);
+    snprintf(tpl, sizeof(tpl), "%s", fs_path(f, "plain.jsonl"));
+    void *without = fs_open_sink(tpl);
+
+    fs_add(&f->batch, &fs_orders, -1, "{\"id\":1}", "{\"row\":1}");
+    fs_add(&f->batch, &fs_orders, -1, "{\"databaseName\":\"shop\"}", "{\"ddl\":\"a\"}");
+    f->batch.ev[1].op = SL_OP_SCHEMA;
+    fs_add(&f->batch, &fs_orders, -1, "{\"id\":2}", "{\"row\":2}");
+    fs_add(&f->batch, &fs_items, -1, "{\"databaseName\":\"inv\"}", "{\"ddl\":\"b\"}");
+    f->batch.ev[3].op = SL_OP_SCHEMA;
+    fs_deliver_ok(with, &f->batch);
+    fs_deliver_ok(without, &f->batch);
+    fs_expect_file(f, "shop.orders.jsonl", "{\"row\":1}\n{\"row\":2}\n");
+    fs_expect_file(f, "ddl/shop.jsonl", "{\"ddl\":\"a\"}\n");
+    fs_expect_file(f, "ddl/inv.jsonl", "{\"ddl\":\"b\"}\n");
+    assert_false(fs_exists(f, "inv.items.jsonl"));
+    fs_expect_file(f, "plain.jsonl", "{\"row\":1}\n{\"row\":2}\n");
+    sl_sink_file.destroy(with);
+    sl_sink_file.destroy(without);
+    /* a bad template is refused at create */
+    assert_null(fs_sink_sc(tpl, "{nope}.jsonl", err, sizeof(err)));
+    assert_non_null(strstr(err, "schema_changes"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +378,7 @@ int main(void)
         FS_TEST(test_file_sink_write_error_is_again_with_path),
         FS_TEST(test_file_sink_unusable_directory_is_again_with_path),
         FS_TEST(test_file_sink_rejects_unknown_placeholder),
+        FS_TEST(test_file_sink_schema_changes_go_to_their_own_path_or_nowhere),
 #undef FS_TEST
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

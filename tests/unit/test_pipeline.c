@@ -87,8 +87,9 @@ static const sl_sink_ops_t rec_sink_ops = {
 
 /* ---- scripted source ------------------------------------------------------------- */
 
-/* Script: a string of steps. 'B' begin tx, 'e' one event (value "<n>"), 'C' commit,
- * 'w' wait 30 ms (lets max_ms fire via tick), 'F' flush. */
+/* Script: a string of steps. 'B' begin tx, 'e' one event (value "<n>"), 's' one schema
+ * change event (value "s<n>"), 'C' commit, 'w' wait 30 ms (lets max_ms fire via tick),
+ * 'F' flush. */
 static const char *g_script;
 static uint64_t g_acked;
 static pthread_mutex_t g_ack_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -114,14 +115,16 @@ static int src_run(void *src, char *e, size_t es)
     for (const char *c = g_script; *c; c++) {
         switch (*c) {
         case 'B': sl_emit_tx_begin(s->p); break;
-        case 'e': {
+        case 'e':
+        case 's': {
             sl_buf_t *a = sl_emit_arena(s->p);
-            sl_event_t ev = {.table = t, .op = SL_OP_CREATE, .shard = -1};
+            sl_event_t ev = {.table = t, .op = *c == 's' ? SL_OP_SCHEMA : SL_OP_CREATE,
+                             .shard = -1};
             ev.key_off = (uint32_t)a->len;
             sl_buf_printf(a, "{\"id\":%llu}", (unsigned long long)n);
             ev.key_len = (uint32_t)(a->len - ev.key_off);
             ev.val_off = (uint32_t)a->len;
-            sl_buf_printf(a, "%llu", (unsigned long long)n);
+            sl_buf_printf(a, "%s%llu", *c == 's' ? "s" : "", (unsigned long long)n);
             ev.val_len = (uint32_t)(a->len - ev.val_off);
             n++;
             assert_int_equal(sl_emit_event(s->p, &ev), SL_OK);
@@ -162,6 +165,37 @@ static const sl_source_ops_t script_ops = {
     .destroy = src_destroy,
 };
 
+/* ---- a processor that drops everything ------------------------------------------ */
+
+static int g_proc_schema_seen, g_proc_events_seen;
+
+static void *drop_create(const void *conf, sl_pipeline_t *p, char *e, size_t es)
+{
+    SL_UNUSED(conf); SL_UNUSED(p); SL_UNUSED(e); SL_UNUSED(es);
+    return sl_calloc(1, 1);
+}
+
+/* Drops every event and scribbles over the arena: schema change events must not depend
+ * on anything a processor does. */
+static int drop_process(void *proc, sl_batch_t *b, char *e, size_t es)
+{
+    SL_UNUSED(proc); SL_UNUSED(e); SL_UNUSED(es);
+    for (uint32_t i = 0; i < b->n; i++) {
+        g_proc_events_seen++;
+        if (b->ev[i].op == SL_OP_SCHEMA) g_proc_schema_seen++;
+    }
+    memset(b->arena.data, 'X', b->arena.len);
+    b->arena.len = 0;
+    b->n = 0;
+    return SL_OK;
+}
+
+static void drop_destroy(void *proc) { free(proc); }
+
+static const sl_processor_ops_t drop_proc_ops = {
+    .type = "drop", .create = drop_create, .process = drop_process, .destroy = drop_destroy,
+};
+
 /* ---- harness --------------------------------------------------------------------- */
 
 typedef struct run_opts {
@@ -171,6 +205,7 @@ typedef struct run_opts {
     int64_t quorum;
     rec_sink_conf_t sinks[4];
     int nsinks;
+    bool drop_processor;
 } run_opts_t;
 
 static char g_dir[] = "/tmp/sluice-test-pipeline-XXXXXX";
@@ -200,6 +235,13 @@ static void run_script(const char *script, const run_opts_t *o)
     }
     spec.sinks = sinks;
     spec.nsinks = (size_t)ns;
+    static sl_proc_spec_t procs[1];
+    if (o->drop_processor) {
+        procs[0].ops = &drop_proc_ops;
+        procs[0].conf = NULL;
+        spec.procs = procs;
+        spec.nprocs = 1;
+    }
     g_script = script;
     g_nsinks = 0;
     g_acked = 0;
@@ -226,6 +268,22 @@ static void free_sinks(void)
 }
 
 /* ---- tests ----------------------------------------------------------------------- */
+
+static void test_schema_change_events_bypass_processors_in_order(void **state)
+{
+    (void)state;
+    run_opts_t o = {.respect_tx = true, .drop_processor = true};
+    g_proc_schema_seen = g_proc_events_seen = 0;
+    run_script("BeesCBsCBeseC", &o);
+    assert_int_equal(g_proc_schema_seen, 0);
+    assert_int_equal(g_proc_events_seen, 4);      /* the four row events */
+    rec_sink_t *s = g_sinks[0];
+    assert_int_equal(s->nvalues, 3);
+    assert_string_equal(s->values[0], "s2");
+    assert_string_equal(s->values[1], "s3");
+    assert_string_equal(s->values[2], "s5");
+    free_sinks();
+}
 
 static void test_batch_closes_at_max_events(void **state)
 {
@@ -361,6 +419,7 @@ static void test_all_policy_holds_checkpoint_while_a_sink_fails(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schema_change_events_bypass_processors_in_order),
         cmocka_unit_test(test_batch_closes_at_max_events),
         cmocka_unit_test(test_batch_closes_at_max_bytes),
         cmocka_unit_test(test_batch_keeps_transaction_whole),

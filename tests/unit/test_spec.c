@@ -715,6 +715,30 @@ static void test_unknown_connector_type_lists_known(void **state)
                     "spec.source.type: unknown source type \"oracle\"");
 }
 
+static void test_bad_schema_changes_destination_names_the_field(void **state)
+{
+    SL_UNUSED(state);
+    assert_spec_err(META "spec:\n" SOURCE "  sinks:\n    - type: file\n      config:\n"
+                    "        id: f\n        path: /tmp/x\n        schema_changes: ''\n",
+                    "spec.sinks[0].config.schema_changes: must not be empty");
+    assert_spec_err(META "spec:\n" SOURCE "  sinks:\n    - type: redis\n      config:\n"
+                    "        id: r\n        uri: redis://h\n        stream: s\n"
+                    "        schema_changes: 'ddl.{database}'\n",
+                    "spec.sinks[0].config.schema_changes: unknown placeholder '{database}'");
+    assert_spec_err(META "spec:\n" SOURCE "  sinks:\n    - type: kafka\n      config:\n"
+                    "        id: k\n        brokers: b:9092\n        topic: t\n"
+                    "        schema_changes: 'schema changes'\n",
+                    "spec.sinks[0].config.schema_changes: not a valid Kafka topic name");
+    assert_spec_err(META "spec:\n" SOURCE "  sinks:\n    - type: file\n      config:\n"
+                    "        id: f\n        path: /tmp/x\n        schema_changes: [a]\n",
+                    "spec.sinks[0].config.schema_changes: must be a string (got a list)");
+    sl_spec_t *spec = parse_ok(META "spec:\n" SOURCE "  sinks:\n    - type: kafka\n"
+                               "      config:\n        id: k\n        brokers: b:9092\n"
+                               "        topic: t\n        schema_changes: 'app.{db}'\n");
+    assert_string_equal(sl_sink_spec_common(&spec->sinks[0])->schema_changes, "app.{db}");
+    sl_spec_free(spec);
+}
+
 static void test_duplicate_sink_id_is_rejected(void **state)
 {
     SL_UNUSED(state);
@@ -948,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_out_of_range_reads_naturally),
         cmocka_unit_test(test_bad_enum_lists_choices),
         cmocka_unit_test(test_unknown_connector_type_lists_known),
+        cmocka_unit_test(test_bad_schema_changes_destination_names_the_field),
         cmocka_unit_test(test_duplicate_sink_id_is_rejected),
         cmocka_unit_test(test_quorum_larger_than_sink_count_is_rejected),
         cmocka_unit_test(test_quorum_is_required_only_with_mode_quorum),
