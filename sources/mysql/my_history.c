@@ -81,7 +81,7 @@ static bool sl_my_hist_master_pos(MYSQL *m, char **file, uint64_t *pos)
 {
     *file = NULL;
     *pos = 0;
-    if (mysql_query(m, "SHOW MASTER STATUS") != 0) return false;
+    if (sl_my_query_binlog_status(m) != 0) return false;
     MYSQL_RES *res = mysql_store_result(m);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     if (row && row[0] && row[1]) {

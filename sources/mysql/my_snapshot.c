@@ -402,7 +402,11 @@ static int sl_mysnap_begin_mysql(sl_mysnap_t *sn)
         return sl_mysnap_rc(sn->c);
     }
     int rc = sl_mysnap_start_all(sn);
-    if (rc == SL_OK) rc = sl_mysnap_q(sn, "SHOW MASTER STATUS");
+    if (rc == SL_OK && sl_my_query_binlog_status(sn->c) != 0) {
+        sl_err(s->err, sizeof(s->err), "snapshot: SHOW MASTER STATUS: %s",
+               mysql_error(sn->c));
+        rc = sl_mysnap_rc(sn->c);
+    }
     if (rc == SL_OK) {
         MYSQL_RES *res = mysql_store_result(sn->c);
         MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;

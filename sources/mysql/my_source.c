@@ -480,13 +480,21 @@ static void sl_my_disconnect(sl_my_source_t *s)
     sl_pipeline_set_source_connected(s->p, false);
 }
 
+int sl_my_query_binlog_status(MYSQL *m)
+{
+    int rc = mysql_query(m, "SHOW MASTER STATUS");
+    if (rc != 0 && mysql_errno(m) == 1064)   /* ER_PARSE_ERROR: removed in MySQL 8.4 */
+        rc = mysql_query(m, "SHOW BINARY LOG STATUS");
+    return rc;
+}
+
 /* Where to start when there is neither a received position nor a checkpoint. */
 static int sl_my_initial_position(sl_my_source_t *s)
 {
     const char *start = s->conf->start ? s->conf->start : "latest";
     char buf[256];
     if (!strcmp(start, "latest")) {
-        if (mysql_query(s->mysql, "SHOW MASTER STATUS") != 0) {
+        if (sl_my_query_binlog_status(s->mysql) != 0) {
             sl_err(s->err, sizeof(s->err), "SHOW MASTER STATUS: %s (grant BINLOG MONITOR or "
                    "REPLICATION CLIENT, or set start: file:pos)", mysql_error(s->mysql));
             return SL_ERR;

@@ -92,6 +92,10 @@ typedef struct sl_my_source {
 MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d);
 bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table);
 void sl_my_set_str(char **dst, const char *str, size_t n);
+/* Run the statement that reports the server's binlog file and position: SHOW MASTER
+ * STATUS, or SHOW BINARY LOG STATUS where that is the only one (MySQL 8.4+). As
+ * mysql_query(): 0 on success, with a result to store. */
+int sl_my_query_binlog_status(MYSQL *m);
 
 /* my_history.c: table schemas across DDL. start() loads the history file (the part valid
  * at the stored checkpoint; all of it is dropped when there is no checkpoint); seed() reads
