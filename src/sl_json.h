@@ -18,6 +18,8 @@ void sl_json_str(sl_buf_t *b, const char *s, size_t n);
 static inline void sl_json_cstr(sl_buf_t *b, const char *s) { sl_json_str(b, s, strlen(s)); }
 
 void sl_json_u64(sl_buf_t *b, uint64_t v);
+/* The decimal digits of v written to o (room for 20, no NUL); returns how many. */
+size_t sl_u64_text(char *o, uint64_t v);
 void sl_json_i64(sl_buf_t *b, int64_t v);
 
 /* Quoted standard base64 (RFC 4648, with padding) of p[0..n). */

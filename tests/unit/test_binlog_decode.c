@@ -2510,6 +2510,33 @@ static void test_crc32_is_ieee(void **state)
     assert_int_equal(sl_binlog_crc32(c, (const uint8_t *)"56789", 5), 0xCBF43926u);
 }
 
+/* The eight-bytes-at-a-time path gives what the byte-at-a-time definition gives, at every
+ * length and alignment, and when a buffer is checksummed in pieces. */
+static void test_crc32_is_the_same_at_every_length_alignment_and_split(void **state)
+{
+    SL_UNUSED(state);
+    uint8_t buf[300];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; off + n <= sizeof(buf); n += (n < 40 ? 1 : 13)) {
+            uint32_t want = 0xFFFFFFFFu;
+            for (size_t i = 0; i < n; i++) {
+                want ^= buf[off + i];
+                for (int k = 0; k < 8; k++) want = (want >> 1) ^ (0xEDB88320u & -(want & 1));
+            }
+            want = ~want;
+            assert_int_equal(sl_binlog_crc32(0, buf + off, n), want);
+            size_t half = n / 3;
+            uint32_t part = sl_binlog_crc32(0, buf + off, half);
+            assert_int_equal(sl_binlog_crc32(part, buf + off + half, n - half), want);
+        }
+    }
+}
+
 /* A complete event around a body: header, body, CRC32 when crc. */
 static void build_event(sl_buf_t *b, uint8_t type, uint32_t log_pos, const void *body,
                         size_t n, bool crc)
@@ -3087,6 +3114,7 @@ int main(void)
         cmocka_unit_test(test_json_binary_json_is_embedded),
         cmocka_unit_test(test_json_geometry_vector_and_null),
         cmocka_unit_test(test_crc32_is_ieee),
+        cmocka_unit_test(test_crc32_is_the_same_at_every_length_alignment_and_split),
         cmocka_unit_test(test_corrupt_checksum_is_an_error_naming_the_event),
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
