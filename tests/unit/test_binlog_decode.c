@@ -2854,6 +2854,129 @@ static void test_envelope_insert_update_delete(void **state)
     sl_binlog_decoder_free(d);
 }
 
+/* Two decoders fed the same events (the envelope counts data_collection_order in the
+ * table, so each ctx needs its own): one ctx renders each row (gen 0), the other reuses its
+ * rendered segments (gen set). Every row must give the same key, value and shard pointer. */
+typedef struct twin {
+    sl_binlog_decoder_t *d[2];
+    sl_binlog_event_t    ev[2];
+    sl_binlog_envctx_t   ctx[2];
+} twin_t;
+
+static void twin_feed(twin_t *tw, sl_buf_t *bytes)
+{
+    for (int i = 0; i < 2; i++) decode_ok(tw->d[i], bytes, &tw->ev[i]);
+}
+
+static void twin_encode(twin_t *tw)
+{
+    assert_int_equal(tw->ev[0].rows.nrows, tw->ev[1].rows.nrows);
+    for (uint32_t r = 0; r < tw->ev[0].rows.nrows; r++) {
+        sl_buf_t out[2] = {SL_BUF_INIT, SL_BUF_INIT};
+        uint32_t ko[2], kl[2], vo[2], vl[2];
+        const char *sj[2];
+        size_t sn[2];
+        char err[SL_ERRSTR_SIZE] = "";
+        sl_buf_puts(&out[0], "prefix");   /* offsets need not start at 0 */
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(sl_binlog_encode_row(&out[i], &tw->ctx[i], &tw->ev[i], r, &ko[i],
+                                                  &kl[i], &vo[i], &vl[i], &sj[i], &sn[i], err,
+                                                  sizeof(err)), SL_OK);
+        assert_int_equal(kl[0], kl[1]);
+        assert_memory_equal(out[0].data + ko[0], out[1].data + ko[1], kl[0]);
+        assert_int_equal(vl[0], vl[1]);
+        assert_memory_equal(out[0].data + vo[0], out[1].data + vo[1], vl[0]);
+        assert_int_equal(sn[0], sn[1]);
+        if (sn[0]) assert_memory_equal(sj[0], sj[1], sn[0]);
+        else assert_null(sj[1]);
+        sl_buf_free(&out[0]);
+        sl_buf_free(&out[1]);
+    }
+}
+
+/* Set the same envelope input on both contexts; the cached one gets a new gen. */
+#define TWIN_SET(tw, field, value) \
+    do { (tw)->ctx[0].field = (value); (tw)->ctx[1].field = (value); } while (0)
+
+static void test_envelope_cache_gives_the_bytes_of_rendering_every_row(void **state)
+{
+    SL_UNUSED(state);
+    twin_t tw = {0};
+    sl_buf_t b = SL_BUF_INIT, tm = SL_BUF_INIT;
+    for (int i = 0; i < 2; i++) {
+        tw.d[i] = sl_binlog_decoder_new();
+        sl_binlog_decoder_set_checksum(tw.d[i], SL_BINLOG_CSUM_OFF, false);
+        tw.ctx[i] = (sl_binlog_envctx_t){.pipeline = "pipe", .file = "binlog.000003",
+                                         .gtid = "0-1-9", .thread = 7,
+                                         .query = "INSERT \"q\"\n", .query_len = 11,
+                                         .tx_id = "0-1-9", .tx_seq = 1,
+                                         .now_unix_us = UINT64_C(1700000001000123)};
+    }
+    tw.ctx[1].gen = 1;
+    items_table_map(&tm, 77, true);
+    build_event(&b, SL_BINLOG_TABLE_MAP_EVENT, 900, tm.data, tm.len, false);
+    twin_feed(&tw, &b);
+
+    /* two rows, then the same gen with another event (its position differs) */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_WRITE_ROWS_EVENT, 77,
+                     "00" "01000000" "0161" "01" "00" "02000000" "0162" "02", 1100);
+    twin_feed(&tw, &b);
+    assert_int_equal(tw.ev[0].rows.nrows, 2);
+    twin_encode(&tw);
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_WRITE_ROWS_EVENT, 77, "00" "03000000" "0163" "01", 1150);
+    twin_feed(&tw, &b);
+    twin_encode(&tw);
+
+    /* the caller changes query, thread, gtid, file, position and shard key: new gen */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_UPDATE_ROWS_EVENT, 77,
+                     "00" "01000000" "0178" "01" "00" "02000000" "0179" "02", 1200);
+    twin_feed(&tw, &b);
+    TWIN_SET(&tw, query, NULL);
+    TWIN_SET(&tw, thread, -1);
+    TWIN_SET(&tw, gtid, "0-1-10");
+    TWIN_SET(&tw, tx_id, "0-1-10");
+    TWIN_SET(&tw, file, "binlog.000004");
+    TWIN_SET(&tw, pos, 555);
+    TWIN_SET(&tw, tx_seq, 2);
+    TWIN_SET(&tw, total_order, 0);
+    TWIN_SET(&tw, shard_key, "name");
+    TWIN_SET(&tw, now_unix_us, 999);   /* small and zero times take the arithmetic path */
+    TWIN_SET(&tw, commit_ts_us, 1000);
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+    TWIN_SET(&tw, now_unix_us, 0);
+    TWIN_SET(&tw, commit_ts_us, 0);   /* 0: the event header's time */
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+
+    /* no transaction id, a delete */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_DELETE_ROWS_EVENT, 77, "04" "02000000" "0179", 1300);
+    twin_feed(&tw, &b);
+    TWIN_SET(&tw, tx_id, NULL);
+    TWIN_SET(&tw, gtid, NULL);
+    TWIN_SET(&tw, now_unix_us, 1000);
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+    char *key, *val = encode(&tw.ctx[1], &tw.ev[1], 0, &key);
+    assert_non_null(strstr(val, "\"op\":\"d\",\"ts_ms\":1,\"ts_us\":1000,\"ts_ns\":1000000,"
+                                "\"transaction\":null}"));
+    assert_non_null(strstr(val, "\"file\":\"binlog.000004\",\"pos\":555,\"row\":0,"
+                                "\"thread\":null,\"query\":null}"));
+    free(key);
+    free(val);
+
+    for (int i = 0; i < 2; i++) {
+        sl_binlog_envctx_free(&tw.ctx[i]);   /* ctx[0] never filled its cache */
+        sl_binlog_decoder_free(tw.d[i]);
+    }
+    sl_buf_free(&b);
+    sl_buf_free(&tm);
+}
+
 static void test_envelope_without_key_and_shard_pointer(void **state)
 {
     SL_UNUSED(state);
@@ -3122,6 +3245,7 @@ int main(void)
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
         cmocka_unit_test(test_envelope_insert_update_delete),
+        cmocka_unit_test(test_envelope_cache_gives_the_bytes_of_rendering_every_row),
         cmocka_unit_test(test_envelope_without_key_and_shard_pointer),
         cmocka_unit_test(test_envelope_refuses_corrupt_values_cleanly),
         cmocka_unit_test(test_schema_fills_what_metadata_lacks),
