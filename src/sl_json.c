@@ -120,10 +120,20 @@ static inline char *sl_put2(char *e, uint32_t d)
     return e;
 }
 
-size_t sl_u64_text(char *o, uint64_t v)
+/* The digits of w ending just before e, two per (32-bit, cheap) division. */
+static inline void sl_u32_digits(char *e, uint32_t w)
 {
-    /* Written backwards from the end; 32-bit arithmetic once v fits (cheaper than 64-bit
-     * division), the part above that eight digits at a time. */
+    while (w >= 100) {
+        e = sl_put2(e, w % 100);
+        w /= 100;
+    }
+    if (w >= 10) sl_put2(e, w);
+    else e[-1] = (char)('0' + w);
+}
+
+/* Above 32 bits: eight digits at a time off the bottom until the rest fits. */
+static __attribute__((noinline)) size_t sl_u64_text_big(char *o, uint64_t v)
+{
     unsigned nd = sl_u64_ndigits(v);
     char *e = o + nd;
     while (v > UINT32_MAX) {
@@ -135,31 +145,16 @@ size_t sl_u64_text(char *o, uint64_t v)
             r /= 100;
         }
     }
-    uint32_t w = (uint32_t)v;
-    while (w >= 100) {
-        e = sl_put2(e, w % 100);
-        w /= 100;
-    }
-    if (w >= 10) sl_put2(e, w);
-    else e[-1] = (char)('0' + w);
+    sl_u32_digits(e, (uint32_t)v);
     return nd;
 }
 
-void sl_json_u64(sl_buf_t *b, uint64_t v)
+size_t sl_u64_text(char *o, uint64_t v)
 {
-    /* Digits go straight into the buffer: no temporary, no copy. */
-    if (sl_unlikely(b->len + 21 > b->cap)) sl_buf_grow(b, 20);
-    b->len += sl_u64_text(b->data + b->len, v);
-}
-
-void sl_json_i64(sl_buf_t *b, int64_t v)
-{
-    if (v < 0) {
-        sl_buf_putc(b, '-');
-        sl_json_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        sl_json_u64(b, (uint64_t)v);
-    }
+    if (v > UINT32_MAX) return sl_u64_text_big(o, v);
+    unsigned nd = sl_u64_ndigits(v);
+    sl_u32_digits(o + nd, (uint32_t)v);
+    return nd;
 }
 
 static const char sl_b64[] =

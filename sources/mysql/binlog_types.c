@@ -30,6 +30,23 @@ static inline uint64_t sl_binlog_le(const uint8_t *p, size_t n)
     return v;
 }
 
+/* Fixed-size little-endian loads (written so the compiler makes each one load). */
+static inline uint64_t sl_binlog_le16(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8;
+}
+
+static inline uint64_t sl_binlog_le32(const uint8_t *p)
+{
+    return (uint64_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                      (uint32_t)p[3] << 24);
+}
+
+static inline uint64_t sl_binlog_le64(const uint8_t *p)
+{
+    return sl_binlog_le32(p) | sl_binlog_le32(p + 4) << 32;
+}
+
 static inline uint64_t sl_binlog_be(const uint8_t *p, size_t n)
 {
     uint64_t v = 0;
@@ -1151,6 +1168,17 @@ quoted:
     return SL_OK;
 }
 
+/* Any cell: interpreted into a value, then written. Out of line, so the fast paths of
+ * sl_binlog_cell_json do not pay for the value struct's stack frame. */
+static __attribute__((noinline)) int sl_binlog_cell_json_general(
+    sl_buf_t *out, const sl_binlog_column_t *col, const sl_binlog_cell_t *cell, char *errstr,
+    size_t errstr_size)
+{
+    sl_binlog_value_t v;
+    if (sl_binlog_cell_value(col, cell, &v, errstr, errstr_size) != SL_OK) return SL_ERR;
+    return sl_binlog_value_json(out, col, &v, errstr, errstr_size);
+}
+
 int sl_binlog_cell_json(sl_buf_t *out, const sl_binlog_column_t *col,
                         const sl_binlog_cell_t *cell, char *errstr, size_t errstr_size)
 {
@@ -1180,10 +1208,14 @@ int sl_binlog_cell_json(sl_buf_t *out, const sl_binlog_column_t *col,
         }
         if (need && cell->len >= need) {
             const uint8_t *p = cell->p;
-            uint64_t u = need == 1 ? p[0]
-                       : need == 2 ? sl_binlog_le(p, 2)
-                       : need == 3 ? sl_binlog_le(p, 3)
-                       : need == 4 ? sl_binlog_le(p, 4) : sl_binlog_le(p, 8);
+            uint64_t u;
+            switch (need) {   /* constant sizes: one load each */
+            case 1: u = p[0]; break;
+            case 2: u = sl_binlog_le16(p); break;
+            case 3: u = sl_binlog_le16(p) | (uint64_t)p[2] << 16; break;
+            case 4: u = sl_binlog_le32(p); break;
+            default: u = sl_binlog_le64(p); break;
+            }
             if (col->is_unsigned) {
                 sl_json_u64(out, u);
             } else {
@@ -1193,7 +1225,5 @@ int sl_binlog_cell_json(sl_buf_t *out, const sl_binlog_column_t *col,
             return SL_OK;
         }
     }
-    sl_binlog_value_t v;
-    if (sl_binlog_cell_value(col, cell, &v, errstr, errstr_size) != SL_OK) return SL_ERR;
-    return sl_binlog_value_json(out, col, &v, errstr, errstr_size);
+    return sl_binlog_cell_json_general(out, col, cell, errstr, errstr_size);
 }
