@@ -135,8 +135,7 @@ run_until() {
         fi
         if (($(echo "$(date +%s.%N) - $t0 > ${BENCH_TIMEOUT:-120}" | bc))); then
             echo "bench: $name did not deliver everything within ${BENCH_TIMEOUT:-120} s" >&2
-            finish "$name" "$pid" 0 0
-            log_tail "$name"
+            finish "$name" "$pid" 0 0 && log_tail "$name"   # (finish shows it on failure)
             return 1
         fi
         sleep 0.02
