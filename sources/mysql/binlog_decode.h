@@ -627,9 +627,10 @@ typedef struct sl_binlog_envctx {
     /* Rendering cache, for a caller that encodes many rows with the same values: 0 renders
      * every row from the fields above; any other value lets the encoder reuse what it
      * rendered for the previous row of the same table and event header as long as gen is
-     * unchanged. The caller gives gen a new value whenever pipeline, file, pos, gtid,
-     * thread, query, tx_id, commit_ts_us or shard_key may differ (the simplest: once per
-     * rows event), and calls sl_binlog_envctx_free() when done. */
+     * unchanged. The caller gives gen a new value for every rows event it encodes (keeping
+     * it is only right while none of pipeline, file, pos, gtid, thread, query, tx_id,
+     * commit_ts_us, shard_key and the table's names changed), and calls
+     * sl_binlog_envctx_free() when done. */
     uint64_t    gen;
     sl_binlog_envcache_t cache;   /* private to binlog_event.c */
 } sl_binlog_envctx_t;
