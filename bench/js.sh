@@ -31,10 +31,12 @@ cc -std=c11 -O2 -g -Isrc -Iapi -I/usr/share/duktape $(pkg-config --cflags $js_pk
 
 JS_EVENTS=${BENCH_JS_EVENTS:-100000}
 echo "bench: JavaScript processor alone ($JS_EVENTS events x 3 rounds, batches of 1000) ..."
-read -r _ js_id_out js_id_s js_id_r js_id_cpu < <("$w/js_bench" "$w/events.jsonl" \
-    "$w/identity.js" 1000 "$JS_EVENTS" 3) || exit 1
-read -r _ js_fm_out js_fm_s js_fm_r js_fm_cpu < <("$w/js_bench" "$w/events.jsonl" \
-    "$w/filter_mutate.js" 1000 "$JS_EVENTS" 3) || exit 1
+"$w/js_bench" "$w/events.jsonl" "$w/identity.js" 1000 "$JS_EVENTS" 3 >"$w/js_id.bench" ||
+    fail "js_bench (identity) failed"
+"$w/js_bench" "$w/events.jsonl" "$w/filter_mutate.js" 1000 "$JS_EVENTS" 3 >"$w/js_fm.bench" ||
+    fail "js_bench (filter+mutate) failed"
+read -r _ js_id_out js_id_s js_id_r js_id_cpu <"$w/js_id.bench" || fail "js_bench printed nothing"
+read -r _ js_fm_out js_fm_s js_fm_r js_fm_cpu <"$w/js_fm.bench" || fail "js_bench printed nothing"
 
 js_spec() {   # js_spec NAME SLOT SCRIPTFILE
     cat >"$w/$1.yaml" <<YAML
@@ -54,11 +56,11 @@ YAML
 js_spec js_id sl_js_id "$w/identity.js"
 js_spec js_fm sl_js_fm "$w/filter_mutate.js"
 echo "bench: sluice -> identity processor -> file ..."
-read -r jsp_id_s jsp_id_rss < <(run_reader js_id sl_js_id ./sluice run "$w/js_id.yaml" \
-    --data-dir "$w/data") || exit 1
+run_reader js_id sl_js_id ./sluice run "$w/js_id.yaml" --data-dir "$w/data" || exit 1
+read -r jsp_id_s jsp_id_rss <"$w/js_id.res"
 echo "bench: sluice -> filter+mutate processor -> file ..."
-read -r jsp_fm_s jsp_fm_rss < <(run_reader js_fm sl_js_fm ./sluice run "$w/js_fm.yaml" \
-    --data-dir "$w/data") || exit 1
+run_reader js_fm sl_js_fm ./sluice run "$w/js_fm.yaml" --data-dir "$w/data" || exit 1
+read -r jsp_fm_s jsp_fm_rss <"$w/js_fm.res"
 js_id_lines=$(wc -l <"$w/js_id.jsonl")
 js_fm_lines=$(wc -l <"$w/js_fm.jsonl")
 # Identity must change nothing: the same bytes as the run without a processor, except the

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# bench/run.sh - `make bench`: PostgreSQL -> sluice throughput against the server's own
-# ceiling, measured in the same run on the same WAL:
-#   1. load BENCH_ROWS rows (default 500k, small rows, 1000-row transactions) after
-#      creating one slot per reader, so every reader decodes exactly the same changes;
-#   2. pg_recvlogical with pgoutput streams them to /dev/null (the ceiling);
-#   3. `sluice run` streams them to the file sink, then to Redis, then to Kafka (the mock
-#      broker, bench/kafka.sh);
-#   4. JavaScript processors alone and in the pipeline (bench/js.sh).
-# Each reader is timed from process start until its slot confirmed the end LSN. Peak RSS
-# from GNU time. Results are printed and appended to bench/results.md.
+# bench/run.sh - `make bench`: sluice throughput against each server's own reference tool,
+# measured in the same run on the same data:
+#   1. PostgreSQL: load BENCH_ROWS rows (default 500k, small rows, 1000-row transactions)
+#      after creating one slot per reader, so every reader decodes exactly the same
+#      changes; pg_recvlogical with pgoutput streams them to /dev/null (the ceiling); then
+#      `sluice run` to the file sink, Redis and Kafka (the mock broker, bench/kafka.sh);
+#   2. JavaScript processors alone and in the pipeline (bench/js.sh);
+#   3. MariaDB (bench/mariadb.sh): the same rows into a binlog; mariadb-binlog
+#      --read-from-remote-server to /dev/null twice (plain, and -v, which decodes the rows)
+#      as references; sluice to the file sink and to Kafka;
+#   4. snapshots (initial_only) of a BENCH_SNAPSHOT_ROWS-row table (default 1M) of both
+#      sources, to the file sink and to Kafka.
+# A streaming reader is timed from process start until everything was delivered (its slot
+# confirmed the end LSN; for MariaDB, the last row is in the file or the topic holds every
+# record); a snapshot or reference until it exits. Every program's exit status is checked
+# and every delivered count verified: a failing reader fails the bench, loudly, instead of
+# producing a figure. Peak RSS from GNU time. Results are printed and appended to
+# bench/results.md.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
@@ -20,6 +28,7 @@ unset SL_TEST_DIR
 # shellcheck source=../tests/lib/servers.sh
 source tests/lib/servers.sh
 trap sl_servers_stop EXIT
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 sl_pg_start || exit 1
 sl_redis_start || exit 1
 w=$SL_TEST_DIR/bench
@@ -61,37 +70,112 @@ confirmed() {
                      WHERE slot_name = '$1'"
 }
 
-# run_reader NAME SLOT CMD... : time CMD until SLOT confirmed END; prints "secs rss_kb"
+fail() { echo "bench: $*" >&2; exit 1; }
+
+# log_tail NAME: the end of a reader's log, for failure messages.
+log_tail() { echo "---- $w/$1.log ----" >&2; tail -20 "$w/$1.log" >&2; }
+
+# finish NAME PID T0 T1: stop the measured program (GNU time's child; time still reports
+# its RSS), check its exit status and write "secs rss_kb" to $w/NAME.res. A program that
+# ends by itself (pg_recvlogical at --endpos) is waited for, not signalled.
+finish() {
+    local name=$1 pid=$2 t0=$3 t1=$4 rc
+    kill -0 "$pid" 2>/dev/null && [[ "${5:-}" != self ]] && pkill -TERM -P "$pid" 2>/dev/null
+    wait "$pid"
+    rc=$?
+    if ((rc != 0)); then
+        echo "bench: $name exited with status $rc" >&2
+        log_tail "$name"
+        return 1
+    fi
+    local rss
+    rss=$(tail -1 "$w/$name.rss" 2>/dev/null)
+    echo "$(echo "$t1 - $t0" | bc -l) ${rss:-0}" >"$w/$name.res"
+}
+
+# run_reader NAME SLOT CMD... : time CMD until SLOT confirmed END; "secs rss_kb" in
+# $w/NAME.res. Returns 1 (after printing why) when CMD fails or exits early.
 run_reader() {
     local name=$1 slot=$2
     shift 2
-    local t0 t1
+    local t0 t1 self=
+    [[ "$(basename "$1")" == pg_recvlogical ]] && self=self   # exits by itself at --endpos
     t0=$(date +%s.%N)
     /usr/bin/time -f "%M" -o "$w/$name.rss" "$@" >"$w/$name.out" 2>"$w/$name.log" &
     local pid=$!
     while [[ "$(confirmed "$slot")" != "t" ]]; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            # pg_recvlogical exits by itself at --endpos
-            wait "$pid" && break
-            echo "bench: $name failed:" >&2
-            tail -20 "$w/$name.log" >&2
+            wait "$pid"
+            echo "bench: $name exited (status $?) before its slot confirmed $END" >&2
+            log_tail "$name"
             return 1
         fi
         sleep 0.02
     done
     t1=$(date +%s.%N)
-    # Stop the measured program (time's child), so GNU time still reports its RSS.
-    pkill -TERM -P "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    local rss
-    rss=$(tail -1 "$w/$name.rss" 2>/dev/null)
-    echo "$(echo "$t1 - $t0" | bc -l) ${rss:-0}"
+    finish "$name" "$pid" "$t0" "$t1" "$self"
+}
+
+# run_until NAME CHECK CMD... : time CMD (which runs until stopped) until the shell command
+# CHECK succeeds; then stop it with SIGTERM (it must exit 0). "secs rss_kb" in $w/NAME.res.
+# Fails when CMD exits early or CHECK does not succeed within BENCH_TIMEOUT s (120).
+run_until() {
+    local name=$1 check=$2
+    shift 2
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$w/$name.rss" "$@" >"$w/$name.out" 2>"$w/$name.log" &
+    local pid=$!
+    while ! eval "$check"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid"
+            echo "bench: $name exited (status $?) before it delivered everything" >&2
+            log_tail "$name"
+            return 1
+        fi
+        if (($(echo "$(date +%s.%N) - $t0 > ${BENCH_TIMEOUT:-120}" | bc))); then
+            echo "bench: $name did not deliver everything within ${BENCH_TIMEOUT:-120} s" >&2
+            finish "$name" "$pid" 0 0 && log_tail "$name"   # (finish shows it on failure)
+            return 1
+        fi
+        sleep 0.02
+    done
+    t1=$(date +%s.%N)
+    finish "$name" "$pid" "$t0" "$t1"
+}
+
+# run_to_exit NAME CMD... : time CMD until it exits, which it must do with status 0 (stdout
+# to $w/NAME.out unless redirected in CMD). "secs rss_kb" in $w/NAME.res.
+run_to_exit() {
+    local name=$1 t0 t1 rc
+    shift
+    t0=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$w/$name.rss" "$@" >"$w/$name.out" 2>"$w/$name.log"
+    rc=$?
+    t1=$(date +%s.%N)
+    if ((rc != 0)); then
+        echo "bench: $name exited with status $rc" >&2
+        log_tail "$name"
+        return 1
+    fi
+    echo "$(echo "$t1 - $t0" | bc -l) $(tail -1 "$w/$name.rss")" >"$w/$name.res"
+}
+
+# expect_count WHAT GOT WANT [atleast]: fail unless GOT == WANT (GOT >= WANT with atleast:
+# at-least-once delivery may repeat records after a retry).
+expect_count() {
+    if [[ "${4:-}" == atleast ]]; then
+        (("$2" >= "$3")) || fail "$1: $2 delivered, expected at least $3"
+    else
+        (("$2" == "$3")) || fail "$1: $2 delivered, expected $3"
+    fi
 }
 
 echo "bench: pg_recvlogical (pgoutput -> /dev/null) ..."
-read -r ref_s ref_rss < <(run_reader ref ref "$bindir/pg_recvlogical" -d "$SL_PG_DSN" \
+run_reader ref ref "$bindir/pg_recvlogical" -d "$SL_PG_DSN" \
     --slot=ref --start --endpos="$END" -o proto_version=1 -o publication_names=bench_pub \
-    -f /dev/null -F 1 --no-loop) || exit 1
+    -f /dev/null -F 1 --no-loop || exit 1
+read -r ref_s ref_rss <"$w/ref.res"
 
 spec() {   # spec NAME SLOT SINKYAML
     cat >"$w/$1.yaml" <<YAML
@@ -110,11 +194,15 @@ spec file sl_file "    - {type: file, config: {id: f, path: $w/events.jsonl}}"
 spec redis sl_redis "    - {type: redis, config: {id: r, uri: \"$SL_REDIS_URI\", stream: bench}}"
 
 echo "bench: sluice -> file ..."
-read -r file_s file_rss < <(run_reader file sl_file ./sluice run "$w/file.yaml" \
-    --data-dir "$w/data") || exit 1
+run_reader file sl_file ./sluice run "$w/file.yaml" --data-dir "$w/data" || exit 1
+read -r file_s file_rss <"$w/file.res"
 echo "bench: sluice -> redis ..."
-read -r redis_s redis_rss < <(run_reader redis sl_redis ./sluice run "$w/redis.yaml" \
-    --data-dir "$w/data") || exit 1
+run_reader redis sl_redis ./sluice run "$w/redis.yaml" --data-dir "$w/data" || exit 1
+read -r redis_s redis_rss <"$w/redis.res"
+lines=$(wc -l <"$w/events.jsonl")
+xlen=$(redis-cli -p "$SL_REDIS_PORT" XLEN bench)
+expect_count "PostgreSQL -> file" "$lines" "$ROWS"
+expect_count "PostgreSQL -> redis" "${xlen:-0}" "$ROWS"
 
 # Kafka into the mock broker, at-least-once and exactly-once (sets kafka_rows and
 # kafka_delivered for the report).
@@ -125,105 +213,20 @@ source bench/kafka.sh
 # shellcheck source=js.sh
 source bench/js.sh
 
-# Snapshot: initial_only reads the table and exits by itself.
-SNAP_ROWS=${BENCH_SNAPSHOT_ROWS:-1000000}
-echo "bench: snapshot of a $SNAP_ROWS-row table -> file ..."
-"${PSQL[@]}" >/dev/null <<SQL
-CREATE TABLE snap_bench (id bigint PRIMARY KEY, v int NOT NULL, s text NOT NULL);
-INSERT INTO snap_bench SELECT g, g % 1000, 'row-' || g FROM generate_series(1, $SNAP_ROWS) g;
-CREATE PUBLICATION snap_pub FOR TABLE snap_bench;
-VACUUM ANALYZE snap_bench;
-SQL
-cat >"$w/snap.yaml" <<YAML
-metadata: {name: bench-snap}
-spec:
-  source:
-    type: postgres
-    config: {id: pg, dsn: "$SL_PG_DSN", slot: sl_snap, publication: snap_pub,
-             tables: [public.snap_bench], snapshot: {mode: initial_only, chunk_size: 20000}}
-  sinks:
-    - {type: file, config: {id: f, path: $w/snap.jsonl}}
-YAML
-t0=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$w/snap.rss" ./sluice run "$w/snap.yaml" --data-dir "$w/data" \
-    2>"$w/snap.log" || { echo "bench: snapshot failed"; tail "$w/snap.log"; exit 1; }
-t1=$(date +%s.%N)
-snap_s=$(echo "$t1 - $t0" | bc -l)
-snap_rss=$(tail -1 "$w/snap.rss")
-snap_lines=$(wc -l <"$w/snap.jsonl")
-"${PSQL[@]}" -c "SELECT pg_drop_replication_slot('sl_snap')" >/dev/null
+# MariaDB -> file and Kafka against mariadb-binlog on the same binlog (sets my_report).
+# shellcheck source=mariadb.sh
+source bench/mariadb.sh
 
-# ---- MariaDB ------------------------------------------------------------------------
-echo "bench: MariaDB: loading $ROWS rows in transactions of $TX rows ..."
-sl_mariadb_start >/dev/null || exit 1
-MY=(mariadb -h127.0.0.1 -P"$SL_MY_PORT" -uroot)
-"${MY[@]}" -e "CREATE DATABASE bench; CREATE TABLE bench.t (id BIGINT PRIMARY KEY,
-    v INT NOT NULL, s VARCHAR(32) NOT NULL)"
-read -r my_file my_pos _ < <("${MY[@]}" -N -e "SHOW MASTER STATUS")
-awk -v rows="$ROWS" -v tx="$TX" 'BEGIN { print "USE bench;"; for (i = 0; i < rows; i += tx)
-    printf "INSERT INTO bench.t SELECT seq, seq %% 1000, CONCAT(\"row-\", seq) FROM seq_%d_to_%d;\n",
-           i + 1, (i + tx < rows ? i + tx : rows) }' | "${MY[@]}"
-read -r my_end_file my_end_pos _ < <("${MY[@]}" -N -e "SHOW MASTER STATUS")
-echo "bench: mariadb-binlog --read-from-remote-server (reference) ..."
-t0=$(date +%s.%N)
-mariadb-binlog --read-from-remote-server -h127.0.0.1 -P"$SL_MY_PORT" -uroot \
-    --start-position="$my_pos" --stop-position="$my_end_pos" "$my_file" >/dev/null
-t1=$(date +%s.%N)
-myref_s=$(echo "$t1 - $t0" | bc -l)
+# Snapshots of a BENCH_SNAPSHOT_ROWS-row table of both sources -> file and Kafka (sets
+# snap_report).
+# shellcheck source=snapshot.sh
+source bench/snapshot.sh
 
-cat >"$w/my.yaml" <<YAML
-metadata: {name: bench-my}
-spec:
-  source:
-    type: mysql
-    config: {id: my, dsn: "${SL_MY_DSN}", tables: [bench.t], start: "$my_file:$my_pos",
-             snapshot: never}
-  sinks:
-    - {type: file, config: {id: f, path: $w/my.jsonl}}
-YAML
-echo "bench: sluice MariaDB -> file ..."
-t0=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$w/my.rss" ./sluice run "$w/my.yaml" --data-dir "$w/data" \
-    2>"$w/my.log" &
-mypid=$!
-while :; do
-    n=0; [[ -f "$w/my.jsonl" ]] && n=$(wc -l <"$w/my.jsonl")
-    [[ "$n" -ge "$ROWS" ]] && break
-    if ! kill -0 "$mypid" 2>/dev/null; then echo "bench: sluice (mysql) exited"; tail "$w/my.log"; exit 1; fi
-    if (( $(echo "$(date +%s.%N) - $t0 > 120" | bc) )); then echo "bench: sluice (mysql) too slow:"; tail "$w/my.log"; exit 1; fi
-    sleep 0.05
-done
-t1=$(date +%s.%N)
-pkill -TERM -P "$mypid"; wait "$mypid"
-my_s=$(echo "$t1 - $t0" | bc -l)
-my_rss=$(tail -1 "$w/my.rss")
-
-echo "bench: MariaDB snapshot of $ROWS rows -> file ..."
-cat >"$w/mysnap.yaml" <<YAML
-metadata: {name: bench-mysnap}
-spec:
-  source:
-    type: mysql
-    config: {id: my, dsn: "${SL_MY_DSN}", tables: [bench.t],
-             snapshot: {mode: initial_only, chunk_size: 20000}}
-  sinks:
-    - {type: file, config: {id: f, path: $w/mysnap.jsonl}}
-YAML
-t0=$(date +%s.%N)
-/usr/bin/time -f "%M" -o "$w/mysnap.rss" ./sluice run "$w/mysnap.yaml" --data-dir "$w/data" \
-    2>"$w/mysnap.log" || { echo "bench: mysql snapshot failed"; tail "$w/mysnap.log"; exit 1; }
-t1=$(date +%s.%N)
-mysnap_s=$(echo "$t1 - $t0" | bc -l)
-mysnap_rss=$(tail -1 "$w/mysnap.rss")
-mysnap_lines=$(wc -l <"$w/mysnap.jsonl")
-
-lines=$(wc -l <"$w/events.jsonl")
-xlen=$(redis-cli -p "$SL_REDIS_PORT" XLEN bench)
 rate() { echo "$ROWS / $1" | bc -l | xargs printf "%.0f"; }
 ratio() { echo "$ref_s / $1" | bc -l | xargs printf "%.2f"; }
 ref_r=$(rate "$ref_s"); file_r=$(rate "$file_s"); redis_r=$(rate "$redis_s")
 report=$(cat <<TXT
-### $(date -u +%Y-%m-%dT%H:%MZ) — $ROWS rows, $TX-row transactions, $(nproc) cores
+### $(date -u +%Y-%m-%dT%H:%MZ) — $ROWS rows, $TX-row transactions, $(nproc) cores, load average before: $load_before
 
 | reader | seconds | events/s | ratio to ceiling | peak RSS |
 |---|---|---|---|---|
@@ -234,21 +237,9 @@ $kafka_rows
 
 Delivered: file $lines lines, redis $xlen entries (expected $ROWS each).
 $kafka_delivered
-
-| snapshot (initial_only, chunks of 20000) | seconds | rows/s | peak RSS |
-|---|---|---|---|
-| PostgreSQL $SNAP_ROWS rows -> file | $(printf %.2f "$snap_s") | $(echo "$SNAP_ROWS / $snap_s" | bc -l | xargs printf "%.0f") | $((snap_rss / 1024)) MB |
-
-Snapshot delivered $snap_lines lines (expected $SNAP_ROWS).
-
-| MariaDB ($ROWS rows, $TX-row transactions) | seconds | events/s | ratio to reference | peak RSS |
-|---|---|---|---|---|
-| mariadb-binlog --read-from-remote-server > /dev/null | $(printf %.2f "$myref_s") | $(echo "$ROWS / $myref_s" | bc -l | xargs printf "%.0f") | 1.00 | — |
-| sluice MariaDB -> file | $(printf %.2f "$my_s") | $(echo "$ROWS / $my_s" | bc -l | xargs printf "%.0f") | $(echo "$myref_s / $my_s" | bc -l | xargs printf "%.2f") | $((my_rss / 1024)) MB |
-| sluice MariaDB snapshot (initial_only) -> file | $(printf %.2f "$mysnap_s") | $(echo "$ROWS / $mysnap_s" | bc -l | xargs printf "%.0f") | — | $((mysnap_rss / 1024)) MB |
-
-MariaDB snapshot delivered $mysnap_lines lines (expected $ROWS).
 $js_report
+$my_report
+$snap_report
 TXT
 )
 echo

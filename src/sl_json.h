@@ -17,8 +17,25 @@ size_t sl_utf8_len(const unsigned char *s, size_t n);
 void sl_json_str(sl_buf_t *b, const char *s, size_t n);
 static inline void sl_json_cstr(sl_buf_t *b, const char *s) { sl_json_str(b, s, strlen(s)); }
 
-void sl_json_u64(sl_buf_t *b, uint64_t v);
-void sl_json_i64(sl_buf_t *b, int64_t v);
+/* The decimal digits of v written to o (room for 20, no NUL); returns how many. */
+size_t sl_u64_text(char *o, uint64_t v);
+
+/* Integers, written straight into the buffer (every event carries a dozen). */
+static inline void sl_json_u64(sl_buf_t *b, uint64_t v)
+{
+    if (sl_unlikely(b->len + 21 > b->cap)) sl_buf_grow(b, 20);
+    b->len += sl_u64_text(b->data + b->len, v);
+}
+
+static inline void sl_json_i64(sl_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        sl_buf_putc(b, '-');
+        sl_json_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        sl_json_u64(b, (uint64_t)v);
+    }
+}
 
 /* Quoted standard base64 (RFC 4648, with padding) of p[0..n). */
 void sl_json_base64(sl_buf_t *b, const uint8_t *p, size_t n);

@@ -607,6 +607,17 @@ int sl_binlog_jsonb_to_json(sl_buf_t *out, const uint8_t *p, size_t n, char *err
  * The Debezium envelope
  * ==================================================================================== */
 
+typedef struct sl_binlog_envcache {
+    bool               valid;
+    uint64_t           gen;
+    const sl_binlog_table_t *table;
+    uint32_t           server_id, log_pos, event_size, timestamp;
+    char               op;
+    sl_buf_t           buf;          /* the envelope segments of binlog_event.c */
+    size_t             source_end, op_end;
+    int                shard_col;
+} sl_binlog_envcache_t;
+
 typedef struct sl_binlog_envctx {
     const char *pipeline;         /* source.name */
     const char *file;             /* source.file: current binlog file name */
@@ -625,6 +636,15 @@ typedef struct sl_binlog_envctx {
     uint64_t    commit_ts_us;     /* source.ts_*: 0 = the event header's timestamp */
     uint64_t    now_unix_us;      /* processing time for the top-level ts_* */
     const char *shard_key;        /* column for sharding, or NULL */
+    /* Rendering cache, for a caller that encodes many rows with the same values: 0 renders
+     * every row from the fields above; any other value lets the encoder reuse what it
+     * rendered for the previous row of the same table and event header as long as gen is
+     * unchanged. The caller gives gen a new value for every rows event it encodes (keeping
+     * it is only right while none of pipeline, file, pos, gtid, thread, query, tx_id,
+     * commit_ts_us, shard_key and the table's names changed), and calls
+     * sl_binlog_envctx_free() when done. */
+    uint64_t    gen;
+    sl_binlog_envcache_t cache;   /* private to binlog_event.c */
 } sl_binlog_envctx_t;
 
 /* Key and value follow Debezium's MySQL connector with these differences: columns absent
@@ -643,5 +663,8 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
                          uint32_t row, uint32_t *key_off, uint32_t *key_len,
                          uint32_t *val_off, uint32_t *val_len, const char **shard_json,
                          size_t *shard_len, char *errstr, size_t errstr_size);
+
+/* Free what the rendering cache of ctx holds (nothing when ctx->gen stayed 0). */
+void sl_binlog_envctx_free(sl_binlog_envctx_t *ctx);
 
 #endif

@@ -34,6 +34,43 @@ static inline void sl_binlog_json_ns(sl_buf_t *out, int64_t us)
     if (us) sl_buf_put(out, "000", 3);
 }
 
+/* One timestamp written as ts_ms, ts_us and ts_ns from one conversion: from 1000 µs on,
+ * the ms are the µs digits but the last three and the ns the µs digits and "000". Smaller
+ * and negative values take the arithmetic path above. */
+typedef struct sl_binlog_ts {
+    int64_t us;
+    size_t  n;          /* digits in d; 0: use the arithmetic path */
+    char    d[24];
+} sl_binlog_ts_t;
+
+static inline void sl_binlog_ts_init(sl_binlog_ts_t *t, int64_t us)
+{
+    t->us = us;
+    t->n = us >= 1000 ? sl_u64_text(t->d, (uint64_t)us) : 0;
+}
+
+static inline void sl_binlog_ts_ms(sl_buf_t *out, const sl_binlog_ts_t *t)
+{
+    if (t->n) sl_buf_put(out, t->d, t->n - 3);
+    else sl_binlog_json_ms(out, t->us);
+}
+
+static inline void sl_binlog_ts_us(sl_buf_t *out, const sl_binlog_ts_t *t)
+{
+    if (t->n) sl_buf_put(out, t->d, t->n);
+    else sl_json_i64(out, t->us);
+}
+
+static inline void sl_binlog_ts_ns(sl_buf_t *out, const sl_binlog_ts_t *t)
+{
+    if (t->n) {
+        sl_buf_put(out, t->d, t->n);
+        sl_buf_put(out, "000", 3);
+    } else {
+        sl_binlog_json_ns(out, t->us);
+    }
+}
+
 static int sl_binlog_enc_err(char *errstr, size_t errstr_size, const sl_binlog_event_t *ev,
                              const sl_binlog_table_t *t, const sl_binlog_column_t *col,
                              uint32_t row, const char *which, const sl_binlog_cell_t *cell,
@@ -136,29 +173,33 @@ static uint64_t sl_binlog_next_collection_order(sl_binlog_table_t *t, uint64_t t
     return ++t->tx_order;
 }
 
-/* Everything after "before"/"after": source, op, ts_*, transaction. */
-static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
-                                    const sl_binlog_event_t *ev, sl_binlog_table_t *t,
-                                    uint32_t row)
+/* The envelope after "before"/"after" is three segments that stay the same for every row
+ * of a rows event, with the per-row values between them:
+ *   source      ,"source":{..."pos":P,"row":            then the row number
+ *   op          ,"thread":..,"query":..},"op":"c","ts_ms":   then ts_ms/ts_us/ts_ns of now
+ *   tx          ,"transaction":{"id":..,"total_order":   then the counters
+ *               (or ,"transaction":null} and nothing after it) */
+static void sl_binlog_seg_source(sl_buf_t *out, const sl_binlog_envctx_t *ctx,
+                                 const sl_binlog_event_t *ev, const sl_binlog_table_t *t)
 {
     uint64_t ts = ctx->commit_ts_us ? ctx->commit_ts_us : (uint64_t)ev->timestamp * 1000000;
     int64_t commit_us = ts > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)ts;
-    int64_t now_us = ctx->now_unix_us > (uint64_t)INT64_MAX ? INT64_MAX
-                                                            : (int64_t)ctx->now_unix_us;
     uint64_t pos = ctx->pos ? ctx->pos
                  : ev->log_pos >= ev->event_size ? ev->log_pos - ev->event_size : 0;
+    sl_binlog_ts_t cts;
+    sl_binlog_ts_init(&cts, commit_us);
 
     sl_buf_puts(out, ",\"source\":{\"version\":\"" SL_VERSION "\",\"connector\":\"mysql\","
                      "\"name\":");
     sl_binlog_json_cstr_or_null(out, ctx->pipeline);
     sl_buf_puts(out, ",\"ts_ms\":");
-    sl_binlog_json_ms(out, commit_us);
+    sl_binlog_ts_ms(out, &cts);
     sl_buf_puts(out, ",\"snapshot\":\"false\",\"db\":");
     sl_binlog_json_cstr_or_null(out, t->db);
     sl_buf_puts(out, ",\"sequence\":null,\"ts_us\":");
-    sl_json_i64(out, commit_us);
+    sl_binlog_ts_us(out, &cts);
     sl_buf_puts(out, ",\"ts_ns\":");
-    sl_binlog_json_ns(out, commit_us);
+    sl_binlog_ts_ns(out, &cts);
     sl_buf_puts(out, ",\"table\":");
     sl_binlog_json_cstr_or_null(out, t->name);
     sl_buf_puts(out, ",\"server_id\":");
@@ -170,7 +211,11 @@ static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
     sl_buf_puts(out, ",\"pos\":");
     sl_json_u64(out, pos);
     sl_buf_puts(out, ",\"row\":");
-    sl_json_u64(out, row);
+}
+
+static void sl_binlog_seg_op(sl_buf_t *out, const sl_binlog_envctx_t *ctx,
+                             const sl_binlog_event_t *ev)
+{
     sl_buf_puts(out, ",\"thread\":");
     if (ctx->thread >= 0) sl_json_i64(out, ctx->thread);
     else sl_buf_put(out, "null", 4);
@@ -180,11 +225,10 @@ static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
     sl_buf_puts(out, "},\"op\":\"");
     sl_buf_putc(out, ev->rows.op);
     sl_buf_puts(out, "\",\"ts_ms\":");
-    sl_binlog_json_ms(out, now_us);
-    sl_buf_puts(out, ",\"ts_us\":");
-    sl_json_i64(out, now_us);
-    sl_buf_puts(out, ",\"ts_ns\":");
-    sl_binlog_json_ns(out, now_us);
+}
+
+static void sl_binlog_seg_tx(sl_buf_t *out, const sl_binlog_envctx_t *ctx)
+{
     if (!ctx->tx_id) {
         sl_buf_puts(out, ",\"transaction\":null}");
         return;
@@ -192,10 +236,80 @@ static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
     sl_buf_puts(out, ",\"transaction\":{\"id\":");
     sl_json_cstr(out, ctx->tx_id);
     sl_buf_puts(out, ",\"total_order\":");
+}
+
+/* Index of the shard key column, -1 when there is none (or no such column). */
+static int sl_binlog_shard_col(const sl_binlog_table_t *t, const char *shard_key)
+{
+    if (!shard_key) return -1;
+    for (uint32_t c = 0; c < t->ncols; c++)
+        if (strcmp(t->cols[c].name, shard_key) == 0) return (int)c;
+    return -1;
+}
+
+/* With ctx->gen set, the segments (and the shard column) are worked out once per (gen,
+ * table, event header values) into ctx->cache; each row copies them. */
+static void sl_binlog_segs_cached(sl_binlog_envctx_t *ctx, const sl_binlog_event_t *ev,
+                                  const sl_binlog_table_t *t)
+{
+    sl_binlog_envcache_t *c = &ctx->cache;
+    if (c->valid && c->gen == ctx->gen && c->table == t && c->server_id == ev->server_id &&
+        c->op == ev->rows.op && c->log_pos == ev->log_pos && c->event_size == ev->event_size &&
+        c->timestamp == ev->timestamp)
+        return;
+    sl_buf_reset(&c->buf);
+    sl_binlog_seg_source(&c->buf, ctx, ev, t);
+    c->source_end = c->buf.len;
+    sl_binlog_seg_op(&c->buf, ctx, ev);
+    c->op_end = c->buf.len;
+    sl_binlog_seg_tx(&c->buf, ctx);
+    c->shard_col = sl_binlog_shard_col(t, ctx->shard_key);
+    c->valid = true;
+    c->gen = ctx->gen;
+    c->table = t;
+    c->server_id = ev->server_id;
+    c->op = ev->rows.op;
+    c->log_pos = ev->log_pos;
+    c->event_size = ev->event_size;
+    c->timestamp = ev->timestamp;
+}
+
+/* Everything after "before"/"after": source, op, ts_*, transaction. */
+static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
+                                    const sl_binlog_event_t *ev, sl_binlog_table_t *t,
+                                    uint32_t row)
+{
+    int64_t now_us = ctx->now_unix_us > (uint64_t)INT64_MAX ? INT64_MAX
+                                                            : (int64_t)ctx->now_unix_us;
+    sl_binlog_ts_t nts;
+    sl_binlog_ts_init(&nts, now_us);
+    const sl_binlog_envcache_t *c = &ctx->cache;   /* refreshed by sl_binlog_encode_row */
+    if (ctx->gen) {
+        sl_buf_put(out, c->buf.data, c->source_end);
+    } else {
+        sl_binlog_seg_source(out, ctx, ev, t);
+    }
+    sl_json_u64(out, row);
+    if (ctx->gen) sl_buf_put(out, c->buf.data + c->source_end, c->op_end - c->source_end);
+    else sl_binlog_seg_op(out, ctx, ev);
+    sl_binlog_ts_ms(out, &nts);
+    sl_buf_puts(out, ",\"ts_us\":");
+    sl_binlog_ts_us(out, &nts);
+    sl_buf_puts(out, ",\"ts_ns\":");
+    sl_binlog_ts_ns(out, &nts);
+    if (ctx->gen) sl_buf_put(out, c->buf.data + c->op_end, c->buf.len - c->op_end);
+    else sl_binlog_seg_tx(out, ctx);
+    if (!ctx->tx_id) return;
     sl_json_u64(out, ++ctx->total_order);
     sl_buf_puts(out, ",\"data_collection_order\":");
     sl_json_u64(out, sl_binlog_next_collection_order(t, ctx->tx_seq));
     sl_buf_put(out, "}}", 2);
+}
+
+void sl_binlog_envctx_free(sl_binlog_envctx_t *ctx)
+{
+    sl_buf_free(&ctx->cache.buf);
+    ctx->cache.valid = false;
 }
 
 int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog_event_t *ev,
@@ -214,14 +328,12 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
                       row + 1, ev->rows.table ? ev->rows.nrows : 0);
     const sl_binlog_row_t *r = &ev->rows.rows[row];
 
-    int shard_col = -1;
-    if (ctx->shard_key) {
-        for (uint32_t c = 0; c < t->ncols; c++) {
-            if (strcmp(t->cols[c].name, ctx->shard_key) == 0) {
-                shard_col = (int)c;
-                break;
-            }
-        }
+    int shard_col;
+    if (ctx->gen) {
+        sl_binlog_segs_cached(ctx, ev, t);
+        shard_col = ctx->cache.shard_col;
+    } else {
+        shard_col = sl_binlog_shard_col(t, ctx->shard_key);
     }
 
     /* Key: the after image (insert, update), else the before image (delete). */

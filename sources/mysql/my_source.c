@@ -268,9 +268,7 @@ static void sl_my_tx_begin(sl_my_source_t *s, uint64_t ts_us)
     s->tx_seq++;
     s->tx_ts_us = ts_us;
     s->env.total_order = 0;
-    free(s->query);
-    s->query = NULL;
-    s->query_len = 0;
+    s->has_query = false;
     sl_emit_tx_begin(s->p);
 }
 
@@ -295,11 +293,12 @@ static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
     s->env.pos = ev->log_pos > ev->event_size ? ev->log_pos - ev->event_size : 0;
     s->env.gtid = s->tx_gtid[0] ? s->tx_gtid : NULL;
     s->env.thread = s->tx_thread;
-    s->env.query = s->query;
-    s->env.query_len = s->query_len;
+    s->env.query = s->has_query ? sl_buf_cstr(&s->query) : NULL;
+    s->env.query_len = s->query.len;
     s->env.tx_id = s->tx_gtid[0] ? s->tx_gtid : NULL;
     s->env.tx_seq = s->tx_seq;
     s->env.commit_ts_us = s->tx_ts_us;
+    s->env.gen++;   /* the fields above may have changed: new envelope segments */
     for (uint32_t r = 0; r < ev->rows.nrows; r++) {
         sl_buf_t *arena = sl_emit_arena(s->p);
         sl_event_t e = {0};
@@ -390,9 +389,9 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         return sl_my_tx_commit(s, ev.log_pos);
     case SL_BINLOG_MARIADB_ANNOTATE_ROWS_EVENT:
     case SL_BINLOG_ROWS_QUERY_EVENT:
-        free(s->query);
-        s->query = sl_strndup(ev.rows_query.sql, ev.rows_query.sql_len);
-        s->query_len = ev.rows_query.sql_len;
+        sl_buf_reset(&s->query);
+        sl_buf_put(&s->query, ev.rows_query.sql, ev.rows_query.sql_len);
+        s->has_query = true;
         return SL_OK;
     case SL_BINLOG_WRITE_ROWS_EVENT_V1:
     case SL_BINLOG_UPDATE_ROWS_EVENT_V1:
@@ -902,7 +901,8 @@ static void sl_my_destroy(void *src)
     sl_my_dsn_free(&s->dsn);
     free(s->file);
     free(s->recv_file);
-    free(s->query);
+    sl_buf_free(&s->query);
+    sl_binlog_envctx_free(&s->env);
     sl_buf_free(&s->gtid_state);
     sl_buf_free(&s->posbuf.json);
     sl_my_hist_free(s);

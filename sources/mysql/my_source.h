@@ -69,8 +69,8 @@ typedef struct sl_my_source {
     int64_t              tx_thread;
     uint64_t             tx_seq;
     uint64_t             tx_ts_us;
-    char                *query;                 /* ANNOTATE_ROWS / ROWS_QUERY text */
-    size_t               query_len;
+    sl_buf_t             query;                 /* ANNOTATE_ROWS / ROWS_QUERY text */
+    bool                 has_query;
     sl_binlog_envctx_t   env;
     sl_pos_t             posbuf;
     char                 err[SL_ERRSTR_SIZE];

@@ -2510,6 +2510,33 @@ static void test_crc32_is_ieee(void **state)
     assert_int_equal(sl_binlog_crc32(c, (const uint8_t *)"56789", 5), 0xCBF43926u);
 }
 
+/* The eight-bytes-at-a-time path gives what the byte-at-a-time definition gives, at every
+ * length and alignment, and when a buffer is checksummed in pieces. */
+static void test_crc32_is_the_same_at_every_length_alignment_and_split(void **state)
+{
+    SL_UNUSED(state);
+    uint8_t buf[300];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; off + n <= sizeof(buf); n += (n < 40 ? 1 : 13)) {
+            uint32_t want = 0xFFFFFFFFu;
+            for (size_t i = 0; i < n; i++) {
+                want ^= buf[off + i];
+                for (int k = 0; k < 8; k++) want = (want >> 1) ^ (0xEDB88320u & -(want & 1));
+            }
+            want = ~want;
+            assert_int_equal(sl_binlog_crc32(0, buf + off, n), want);
+            size_t half = n / 3;
+            uint32_t part = sl_binlog_crc32(0, buf + off, half);
+            assert_int_equal(sl_binlog_crc32(part, buf + off + half, n - half), want);
+        }
+    }
+}
+
 /* A complete event around a body: header, body, CRC32 when crc. */
 static void build_event(sl_buf_t *b, uint8_t type, uint32_t log_pos, const void *body,
                         size_t n, bool crc)
@@ -2825,6 +2852,129 @@ static void test_envelope_insert_update_delete(void **state)
     sl_buf_free(&b);
     sl_buf_free(&tm);
     sl_binlog_decoder_free(d);
+}
+
+/* Two decoders fed the same events (the envelope counts data_collection_order in the
+ * table, so each ctx needs its own): one ctx renders each row (gen 0), the other reuses its
+ * rendered segments (gen set). Every row must give the same key, value and shard pointer. */
+typedef struct twin {
+    sl_binlog_decoder_t *d[2];
+    sl_binlog_event_t    ev[2];
+    sl_binlog_envctx_t   ctx[2];
+} twin_t;
+
+static void twin_feed(twin_t *tw, sl_buf_t *bytes)
+{
+    for (int i = 0; i < 2; i++) decode_ok(tw->d[i], bytes, &tw->ev[i]);
+}
+
+static void twin_encode(twin_t *tw)
+{
+    assert_int_equal(tw->ev[0].rows.nrows, tw->ev[1].rows.nrows);
+    for (uint32_t r = 0; r < tw->ev[0].rows.nrows; r++) {
+        sl_buf_t out[2] = {SL_BUF_INIT, SL_BUF_INIT};
+        uint32_t ko[2], kl[2], vo[2], vl[2];
+        const char *sj[2];
+        size_t sn[2];
+        char err[SL_ERRSTR_SIZE] = "";
+        sl_buf_puts(&out[0], "prefix");   /* offsets need not start at 0 */
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(sl_binlog_encode_row(&out[i], &tw->ctx[i], &tw->ev[i], r, &ko[i],
+                                                  &kl[i], &vo[i], &vl[i], &sj[i], &sn[i], err,
+                                                  sizeof(err)), SL_OK);
+        assert_int_equal(kl[0], kl[1]);
+        assert_memory_equal(out[0].data + ko[0], out[1].data + ko[1], kl[0]);
+        assert_int_equal(vl[0], vl[1]);
+        assert_memory_equal(out[0].data + vo[0], out[1].data + vo[1], vl[0]);
+        assert_int_equal(sn[0], sn[1]);
+        if (sn[0]) assert_memory_equal(sj[0], sj[1], sn[0]);
+        else assert_null(sj[1]);
+        sl_buf_free(&out[0]);
+        sl_buf_free(&out[1]);
+    }
+}
+
+/* Set the same envelope input on both contexts; the cached one gets a new gen. */
+#define TWIN_SET(tw, field, value) \
+    do { (tw)->ctx[0].field = (value); (tw)->ctx[1].field = (value); } while (0)
+
+static void test_envelope_cache_gives_the_bytes_of_rendering_every_row(void **state)
+{
+    SL_UNUSED(state);
+    twin_t tw = {0};
+    sl_buf_t b = SL_BUF_INIT, tm = SL_BUF_INIT;
+    for (int i = 0; i < 2; i++) {
+        tw.d[i] = sl_binlog_decoder_new();
+        sl_binlog_decoder_set_checksum(tw.d[i], SL_BINLOG_CSUM_OFF, false);
+        tw.ctx[i] = (sl_binlog_envctx_t){.pipeline = "pipe", .file = "binlog.000003",
+                                         .gtid = "0-1-9", .thread = 7,
+                                         .query = "INSERT \"q\"\n", .query_len = 11,
+                                         .tx_id = "0-1-9", .tx_seq = 1,
+                                         .now_unix_us = UINT64_C(1700000001000123)};
+    }
+    tw.ctx[1].gen = 1;
+    items_table_map(&tm, 77, true);
+    build_event(&b, SL_BINLOG_TABLE_MAP_EVENT, 900, tm.data, tm.len, false);
+    twin_feed(&tw, &b);
+
+    /* two rows, then the same gen with another event (its position differs) */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_WRITE_ROWS_EVENT, 77,
+                     "00" "01000000" "0161" "01" "00" "02000000" "0162" "02", 1100);
+    twin_feed(&tw, &b);
+    assert_int_equal(tw.ev[0].rows.nrows, 2);
+    twin_encode(&tw);
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_WRITE_ROWS_EVENT, 77, "00" "03000000" "0163" "01", 1150);
+    twin_feed(&tw, &b);
+    twin_encode(&tw);
+
+    /* the caller changes query, thread, gtid, file, position and shard key: new gen */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_UPDATE_ROWS_EVENT, 77,
+                     "00" "01000000" "0178" "01" "00" "02000000" "0179" "02", 1200);
+    twin_feed(&tw, &b);
+    TWIN_SET(&tw, query, NULL);
+    TWIN_SET(&tw, thread, -1);
+    TWIN_SET(&tw, gtid, "0-1-10");
+    TWIN_SET(&tw, tx_id, "0-1-10");
+    TWIN_SET(&tw, file, "binlog.000004");
+    TWIN_SET(&tw, pos, 555);
+    TWIN_SET(&tw, tx_seq, 2);
+    TWIN_SET(&tw, total_order, 0);
+    TWIN_SET(&tw, shard_key, "name");
+    TWIN_SET(&tw, now_unix_us, 999);   /* small and zero times take the arithmetic path */
+    TWIN_SET(&tw, commit_ts_us, 1000);
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+    TWIN_SET(&tw, now_unix_us, 0);
+    TWIN_SET(&tw, commit_ts_us, 0);   /* 0: the event header's time */
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+
+    /* no transaction id, a delete */
+    sl_buf_reset(&b);
+    items_rows_event(&b, SL_BINLOG_DELETE_ROWS_EVENT, 77, "04" "02000000" "0179", 1300);
+    twin_feed(&tw, &b);
+    TWIN_SET(&tw, tx_id, NULL);
+    TWIN_SET(&tw, gtid, NULL);
+    TWIN_SET(&tw, now_unix_us, 1000);
+    tw.ctx[1].gen++;
+    twin_encode(&tw);
+    char *key, *val = encode(&tw.ctx[1], &tw.ev[1], 0, &key);
+    assert_non_null(strstr(val, "\"op\":\"d\",\"ts_ms\":1,\"ts_us\":1000,\"ts_ns\":1000000,"
+                                "\"transaction\":null}"));
+    assert_non_null(strstr(val, "\"file\":\"binlog.000004\",\"pos\":555,\"row\":0,"
+                                "\"thread\":null,\"query\":null}"));
+    free(key);
+    free(val);
+
+    for (int i = 0; i < 2; i++) {
+        sl_binlog_envctx_free(&tw.ctx[i]);   /* ctx[0] never filled its cache */
+        sl_binlog_decoder_free(tw.d[i]);
+    }
+    sl_buf_free(&b);
+    sl_buf_free(&tm);
 }
 
 static void test_envelope_without_key_and_shard_pointer(void **state)
@@ -3423,6 +3573,7 @@ int main(void)
         cmocka_unit_test(test_json_binary_json_is_embedded),
         cmocka_unit_test(test_json_geometry_vector_and_null),
         cmocka_unit_test(test_crc32_is_ieee),
+        cmocka_unit_test(test_crc32_is_the_same_at_every_length_alignment_and_split),
         cmocka_unit_test(test_corrupt_checksum_is_an_error_naming_the_event),
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
@@ -3430,6 +3581,7 @@ int main(void)
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
         cmocka_unit_test(test_envelope_insert_update_delete),
+        cmocka_unit_test(test_envelope_cache_gives_the_bytes_of_rendering_every_row),
         cmocka_unit_test(test_envelope_without_key_and_shard_pointer),
         cmocka_unit_test(test_envelope_refuses_corrupt_values_cleanly),
         cmocka_unit_test(test_schema_fills_what_metadata_lacks),
