@@ -664,6 +664,22 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
                          uint32_t *val_off, uint32_t *val_len, const char **shard_json,
                          size_t *shard_len, char *errstr, size_t errstr_size);
 
+/* As sl_binlog_encode_row, for one half of an UPDATE row that changed the key: half 'd'
+ * encodes a delete of the before image (key from it), 'c' a create of the after image;
+ * 0 is the row as it is. Both halves carry the row's source fields. */
+int sl_binlog_encode_row_as(sl_buf_t *out, sl_binlog_envctx_t *ctx,
+                            const sl_binlog_event_t *ev, uint32_t row, char half,
+                            uint32_t *key_off, uint32_t *key_len, uint32_t *val_off,
+                            uint32_t *val_len, const char **shard_json, size_t *shard_len,
+                            char *errstr, size_t errstr_size);
+
+/* *changed = whether an UPDATE row's key differs between its before and after images
+ * (key JSON compared byte for byte). Renders both at the end of scratch and takes them
+ * back off. False for other rows, tables without a key or images lacking key columns.
+ * SL_ERR (errstr set) when a key value is corrupt. */
+int sl_binlog_key_changed(sl_buf_t *scratch, const sl_binlog_event_t *ev, uint32_t row,
+                          bool *changed, char *errstr, size_t errstr_size);
+
 /* Free what the rendering cache of ctx holds (nothing when ctx->gen stayed 0). */
 void sl_binlog_envctx_free(sl_binlog_envctx_t *ctx);
 

@@ -213,8 +213,7 @@ static void sl_binlog_seg_source(sl_buf_t *out, const sl_binlog_envctx_t *ctx,
     sl_buf_puts(out, ",\"row\":");
 }
 
-static void sl_binlog_seg_op(sl_buf_t *out, const sl_binlog_envctx_t *ctx,
-                             const sl_binlog_event_t *ev)
+static void sl_binlog_seg_op(sl_buf_t *out, const sl_binlog_envctx_t *ctx, char op)
 {
     sl_buf_puts(out, ",\"thread\":");
     if (ctx->thread >= 0) sl_json_i64(out, ctx->thread);
@@ -223,7 +222,7 @@ static void sl_binlog_seg_op(sl_buf_t *out, const sl_binlog_envctx_t *ctx,
     if (ctx->query) sl_json_str(out, ctx->query, ctx->query_len);
     else sl_buf_put(out, "null", 4);
     sl_buf_puts(out, "},\"op\":\"");
-    sl_buf_putc(out, ev->rows.op);
+    sl_buf_putc(out, op);
     sl_buf_puts(out, "\",\"ts_ms\":");
 }
 
@@ -250,17 +249,17 @@ static int sl_binlog_shard_col(const sl_binlog_table_t *t, const char *shard_key
 /* With ctx->gen set, the segments (and the shard column) are worked out once per (gen,
  * table, event header values) into ctx->cache; each row copies them. */
 static void sl_binlog_segs_cached(sl_binlog_envctx_t *ctx, const sl_binlog_event_t *ev,
-                                  const sl_binlog_table_t *t)
+                                  const sl_binlog_table_t *t, char op)
 {
     sl_binlog_envcache_t *c = &ctx->cache;
     if (c->valid && c->gen == ctx->gen && c->table == t && c->server_id == ev->server_id &&
-        c->op == ev->rows.op && c->log_pos == ev->log_pos && c->event_size == ev->event_size &&
+        c->op == op && c->log_pos == ev->log_pos && c->event_size == ev->event_size &&
         c->timestamp == ev->timestamp)
         return;
     sl_buf_reset(&c->buf);
     sl_binlog_seg_source(&c->buf, ctx, ev, t);
     c->source_end = c->buf.len;
-    sl_binlog_seg_op(&c->buf, ctx, ev);
+    sl_binlog_seg_op(&c->buf, ctx, op);
     c->op_end = c->buf.len;
     sl_binlog_seg_tx(&c->buf, ctx);
     c->shard_col = sl_binlog_shard_col(t, ctx->shard_key);
@@ -268,7 +267,7 @@ static void sl_binlog_segs_cached(sl_binlog_envctx_t *ctx, const sl_binlog_event
     c->gen = ctx->gen;
     c->table = t;
     c->server_id = ev->server_id;
-    c->op = ev->rows.op;
+    c->op = op;
     c->log_pos = ev->log_pos;
     c->event_size = ev->event_size;
     c->timestamp = ev->timestamp;
@@ -277,7 +276,7 @@ static void sl_binlog_segs_cached(sl_binlog_envctx_t *ctx, const sl_binlog_event
 /* Everything after "before"/"after": source, op, ts_*, transaction. */
 static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
                                     const sl_binlog_event_t *ev, sl_binlog_table_t *t,
-                                    uint32_t row)
+                                    uint32_t row, char op)
 {
     int64_t now_us = ctx->now_unix_us > (uint64_t)INT64_MAX ? INT64_MAX
                                                             : (int64_t)ctx->now_unix_us;
@@ -291,7 +290,7 @@ static void sl_binlog_envelope_tail(sl_buf_t *out, sl_binlog_envctx_t *ctx,
     }
     sl_json_u64(out, row);
     if (ctx->gen) sl_buf_put(out, c->buf.data + c->source_end, c->op_end - c->source_end);
-    else sl_binlog_seg_op(out, ctx, ev);
+    else sl_binlog_seg_op(out, ctx, op);
     sl_binlog_ts_ms(out, &nts);
     sl_buf_puts(out, ",\"ts_us\":");
     sl_binlog_ts_us(out, &nts);
@@ -312,10 +311,43 @@ void sl_binlog_envctx_free(sl_binlog_envctx_t *ctx)
     ctx->cache.valid = false;
 }
 
+int sl_binlog_key_changed(sl_buf_t *scratch, const sl_binlog_event_t *ev, uint32_t row,
+                          bool *changed, char *errstr, size_t errstr_size)
+{
+    *changed = false;
+    const sl_binlog_table_t *t = ev->rows.table;
+    if (ev->rows.op != 'u' || !t || !ev->rows.rows || row >= ev->rows.nrows) return SL_OK;
+    const sl_binlog_row_t *r = &ev->rows.rows[row];
+    if (!r->before || !r->after) return SL_OK;
+    size_t mark = scratch->len;
+    bool have_old = false, have_new = false;
+    int rc = sl_binlog_key_json(scratch, ev, t, r->before, NULL, row, &have_old, errstr,
+                                errstr_size);
+    size_t mid = scratch->len;
+    if (rc == SL_OK && have_old)
+        rc = sl_binlog_key_json(scratch, ev, t, r->after, r->before, row, &have_new, errstr,
+                                errstr_size);
+    if (rc == SL_OK && have_old && have_new)
+        *changed = scratch->len - mid != mid - mark ||
+                   memcmp(scratch->data + mark, scratch->data + mid, mid - mark) != 0;
+    scratch->len = mark;
+    return rc;
+}
+
 int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog_event_t *ev,
                          uint32_t row, uint32_t *key_off, uint32_t *key_len,
                          uint32_t *val_off, uint32_t *val_len, const char **shard_json,
                          size_t *shard_len, char *errstr, size_t errstr_size)
+{
+    return sl_binlog_encode_row_as(out, ctx, ev, row, 0, key_off, key_len, val_off, val_len,
+                                   shard_json, shard_len, errstr, errstr_size);
+}
+
+int sl_binlog_encode_row_as(sl_buf_t *out, sl_binlog_envctx_t *ctx,
+                            const sl_binlog_event_t *ev, uint32_t row, char half,
+                            uint32_t *key_off, uint32_t *key_len, uint32_t *val_off,
+                            uint32_t *val_len, const char **shard_json, size_t *shard_len,
+                            char *errstr, size_t errstr_size)
 {
     size_t mark = out->len;
     *key_off = *val_off = (uint32_t)out->len;
@@ -327,10 +359,15 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
         return sl_err(errstr, errstr_size, "binlog: row %u is not in this event (%u rows)",
                       row + 1, ev->rows.table ? ev->rows.nrows : 0);
     const sl_binlog_row_t *r = &ev->rows.rows[row];
+    /* The halves of an update that changed the key: the delete has the before image
+     * only, the create the after image only. */
+    char op = half ? half : ev->rows.op;
+    const sl_binlog_cell_t *before = half == 'c' ? NULL : r->before;
+    const sl_binlog_cell_t *after = half == 'd' ? NULL : r->after;
 
     int shard_col;
     if (ctx->gen) {
-        sl_binlog_segs_cached(ctx, ev, t);
+        sl_binlog_segs_cached(ctx, ev, t, op);
         shard_col = ctx->cache.shard_col;
     } else {
         shard_col = sl_binlog_shard_col(t, ctx->shard_key);
@@ -339,8 +376,8 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
     /* Key: the after image (insert, update), else the before image (delete). */
     size_t key_start = out->len;
     bool have_key = false;
-    const sl_binlog_cell_t *ks = r->after ? r->after : r->before;
-    const sl_binlog_cell_t *ka = r->after ? r->before : NULL;
+    const sl_binlog_cell_t *ks = after ? after : r->before;
+    const sl_binlog_cell_t *ka = after ? r->before : NULL;
     if (sl_binlog_key_json(out, ev, t, ks, ka, row, &have_key, errstr, errstr_size) != SL_OK)
         goto err;
     if (have_key) {
@@ -350,14 +387,14 @@ int sl_binlog_encode_row(sl_buf_t *out, sl_binlog_envctx_t *ctx, const sl_binlog
 
     size_t val_start = out->len, sb_off = 0, sb_end = 0, sa_off = 0, sa_end = 0;
     sl_buf_puts(out, "{\"before\":");
-    if (sl_binlog_row_json(out, ev, t, r->before, shard_col, &sb_off, &sb_end, row, "before",
+    if (sl_binlog_row_json(out, ev, t, before, shard_col, &sb_off, &sb_end, row, "before",
                            errstr, errstr_size) != SL_OK)
         goto err;
     sl_buf_puts(out, ",\"after\":");
-    if (sl_binlog_row_json(out, ev, t, r->after, shard_col, &sa_off, &sa_end, row, "after",
+    if (sl_binlog_row_json(out, ev, t, after, shard_col, &sa_off, &sa_end, row, "after",
                            errstr, errstr_size) != SL_OK)
         goto err;
-    sl_binlog_envelope_tail(out, ctx, ev, t, row);
+    sl_binlog_envelope_tail(out, ctx, ev, t, row, op);
     *val_off = (uint32_t)val_start;
     *val_len = (uint32_t)(out->len - val_start);
 

@@ -299,25 +299,37 @@ static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
     s->env.tx_seq = s->tx_seq;
     s->env.commit_ts_us = s->tx_ts_us;
     s->env.gen++;   /* the fields above may have changed: new envelope segments */
+    bool update = ev->rows.op == 'u';
     for (uint32_t r = 0; r < ev->rows.nrows; r++) {
-        sl_buf_t *arena = sl_emit_arena(s->p);
-        sl_event_t e = {0};
-        const char *shard_json = NULL;
-        size_t shard_len = 0;
         char err[SL_ERRSTR_SIZE];
-        s->env.now_unix_us = sl_now_wall_us();
-        if (sl_binlog_encode_row(arena, &s->env, ev, r, &e.key_off, &e.key_len, &e.val_off,
-                                 &e.val_len, &shard_json, &shard_len, err, sizeof(err))
-            != SL_OK) {
+        bool split = false;
+        if (update && sl_binlog_key_changed(sl_emit_arena(s->p), ev, r, &split, err,
+                                            sizeof(err)) != SL_OK) {
             sl_err(s->err, sizeof(s->err), "%s", err);
             return SL_ERR;
         }
-        e.table = table;
-        e.op = (uint8_t)ev->rows.op;
-        e.shard = shard_json ? sl_pipeline_shard(s->p, shard_json, shard_len)
-                             : (sl_pipeline_spec(s->p)->sharding ? 0 : -1);
-        e.commit_us = s->tx_ts_us;
-        if (sl_emit_event(s->p, &e) != SL_OK) return SL_ERR;
+        /* A key change is a delete of the old key and a create of the new row, as
+         * Debezium emits it (a tombstone follows the delete in Kafka). */
+        for (int h = 0; h < (split ? 2 : 1); h++) {
+            sl_buf_t *arena = sl_emit_arena(s->p);
+            sl_event_t e = {0};
+            const char *shard_json = NULL;
+            size_t shard_len = 0;
+            char half = split ? (h == 0 ? 'd' : 'c') : 0;
+            s->env.now_unix_us = sl_now_wall_us();
+            if (sl_binlog_encode_row_as(arena, &s->env, ev, r, half, &e.key_off, &e.key_len,
+                                        &e.val_off, &e.val_len, &shard_json, &shard_len, err,
+                                        sizeof(err)) != SL_OK) {
+                sl_err(s->err, sizeof(s->err), "%s", err);
+                return SL_ERR;
+            }
+            e.table = table;
+            e.op = (uint8_t)(half ? half : ev->rows.op);
+            e.shard = shard_json ? sl_pipeline_shard(s->p, shard_json, shard_len)
+                                 : (sl_pipeline_spec(s->p)->sharding ? 0 : -1);
+            e.commit_us = s->tx_ts_us;
+            if (sl_emit_event(s->p, &e) != SL_OK) return SL_ERR;
+        }
     }
     return SL_OK;
 }

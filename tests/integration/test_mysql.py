@@ -134,6 +134,25 @@ def test_multi_row_and_multi_table_transactions():
     s.stop()
 
 
+def test_update_that_changes_the_key_is_a_delete_and_a_create():
+    fresh_db("mypk")
+    my("create table a (id int primary key, v text)", db="mypk")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-pk", ["mypk.a"], out))
+    s.wait_log("streaming binlog")
+    my("insert into a values (2, 'x'), (3, 'y')", db="mypk")
+    # one statement, two rows: id 2 keeps its key, id 3 becomes 13
+    my("update a set id = if(id = 3, 13, id), v = 'q' where id in (2, 3)", db="mypk")
+    evs = wait_events(out, "mypk", "a", 5)[2:]
+    eq([e["op"] for e in evs], ["u", "d", "c"], "the key change is split, as Debezium does")
+    eq((evs[0]["before"], evs[0]["after"]), ({"id": 2, "v": "x"}, {"id": 2, "v": "q"}))
+    eq((evs[1]["before"], evs[1]["after"]), ({"id": 3, "v": "y"}, None))
+    eq((evs[2]["before"], evs[2]["after"]), (None, {"id": 13, "v": "q"}))
+    eq([e["source"]["row"] for e in evs], [0, 1, 1], "both halves are row 1 of the event")
+    eq([e["transaction"]["total_order"] for e in evs], [1, 2, 3])
+    s.stop()
+
+
 def test_ddl_mid_stream_decodes_with_the_right_schema():
     fresh_db("myddl")
     my("create table t (id int primary key, a int)", db="myddl")
