@@ -1363,16 +1363,10 @@ static void sl_fail_col(sl_lex_t *L, const char *fmt, const char *col)
     sl_lex_fail(L, sl_peek(L)->off, "%s", msg);
 }
 
-/* Add d as a new column of t at `at` (d's column is moved into t). */
-static bool sl_tab_add(sl_lex_t *L, sl_my_tab_t *t, sl_coldef_t *d, uint32_t at,
-                       bool if_not_exists)
+/* Insert a parsed column definition at index at; a column-level PRIMARY KEY makes it the
+ * table's key. */
+static void sl_tab_insert_def(sl_my_tab_t *t, uint32_t at, sl_coldef_t *d)
 {
-    if (sl_my_tab_col(t, d->col.name) >= 0) {
-        if (if_not_exists) return true;
-        sl_fail_col(L, "column `%.60s` already exists", d->col.name);
-        return false;
-    }
-    sl_coldef_charset(d, t->charset);
     bool pk = d->pk;
     char *name = sl_strdup(d->col.name);
     sl_tab_insert_col(t, at, &d->col);
@@ -1383,6 +1377,19 @@ static bool sl_tab_add(sl_lex_t *L, sl_my_tab_t *t, sl_coldef_t *d, uint32_t at,
     } else {
         free(name);
     }
+}
+
+/* Add d as a new column of t at `at` (d's column is moved into t). */
+static bool sl_tab_add(sl_lex_t *L, sl_my_tab_t *t, sl_coldef_t *d, uint32_t at,
+                       bool if_not_exists)
+{
+    if (sl_my_tab_col(t, d->col.name) >= 0) {
+        if (if_not_exists) return true;
+        sl_fail_col(L, "column `%.60s` already exists", d->col.name);
+        return false;
+    }
+    sl_coldef_charset(d, t->charset);
+    sl_tab_insert_def(t, at, d);
     return true;
 }
 
@@ -1416,16 +1423,7 @@ static bool sl_tab_change(sl_lex_t *L, sl_my_tab_t *t, const char *old, sl_colde
     for (uint32_t k = 0; k < t->npk; k++) in_pk |= !strcasecmp(t->pk[k], d->col.name);
     if (in_pk) d->col.nullable = false;
     sl_my_col_clear(&prev);
-    bool pk = d->pk;
-    char *name = sl_strdup(d->col.name);
-    sl_tab_insert_col(t, at, &d->col);
-    if (pk) {
-        char **v = sl_calloc(1, sizeof(char *));
-        v[0] = name;
-        sl_tab_set_pk(t, v, 1);
-    } else {
-        free(name);
-    }
+    sl_tab_insert_def(t, at, d);
     return true;
 }
 
