@@ -66,6 +66,7 @@ typedef struct sl_mysnap_table {
     int             *pk;          /* column indexes in key order */
     size_t           npk;
     char           **last;        /* escaped literal of the last key values */
+    unsigned long   *last_len;    /* while a chunk is read: lengths of its last row's key */
     bool             have_last;
     const char      *where;
     bool             done;
@@ -261,6 +262,7 @@ static int sl_mysnap_tables(sl_mysnap_t *sn)
         res = mysql_store_result(sn->c);
         t->pk = sl_calloc(t->ncols + 1, sizeof(int));
         t->last = sl_calloc(t->ncols + 1, sizeof(char *));
+        t->last_len = sl_calloc(t->ncols + 1, sizeof(unsigned long));
         while (res && (row = mysql_fetch_row(res)))
             for (size_t c = 0; c < t->ncols; c++)
                 if (!strcmp(t->cols[c].name, row[0])) t->pk[t->npk++] = (int)c;
@@ -553,12 +555,14 @@ static void sl_mysnap_encode(sl_mysnap_t *sn, sl_mysnap_table_t *t, MYSQL_ROW ro
         }
     }
     uint64_t now = sl_now_wall_us();
-    sl_buf_printf(o, "},\"source\":{\"version\":\"%s\",\"connector\":\"mysql\",\"name\":",
-                  SL_VERSION);
+    sl_buf_puts(o, "},\"source\":{\"version\":\"" SL_VERSION "\",\"connector\":\"mysql\","
+                   "\"name\":");
     sl_json_cstr(o, sl_pipeline_name(s->p));
     sl_buf_puts(o, ",\"ts_ms\":");
     sl_json_u64(o, sn->ts_us / 1000);
-    sl_buf_printf(o, ",\"snapshot\":\"%s\",\"db\":", mark);
+    sl_buf_puts(o, ",\"snapshot\":\"");
+    sl_buf_puts(o, mark);
+    sl_buf_puts(o, "\",\"db\":");
     sl_json_cstr(o, t->db);
     sl_buf_puts(o, ",\"sequence\":null,\"ts_us\":");
     sl_json_u64(o, sn->ts_us);
@@ -568,10 +572,15 @@ static void sl_mysnap_encode(sl_mysnap_t *sn, sl_mysnap_table_t *t, MYSQL_ROW ro
     sl_json_cstr(o, t->name);
     sl_buf_puts(o, ",\"server_id\":0,\"gtid\":null,\"file\":");
     sl_json_cstr(o, sn->file);
-    sl_buf_printf(o, ",\"pos\":%llu,\"row\":0,\"thread\":null,\"query\":null},\"op\":\"r\","
-                  "\"ts_ms\":%llu,\"ts_us\":%llu,\"ts_ns\":%llu000,\"transaction\":null}",
-                  (unsigned long long)sn->pos, (unsigned long long)(now / 1000),
-                  (unsigned long long)now, (unsigned long long)now);
+    sl_buf_puts(o, ",\"pos\":");
+    sl_json_u64(o, sn->pos);
+    sl_buf_puts(o, ",\"row\":0,\"thread\":null,\"query\":null},\"op\":\"r\",\"ts_ms\":");
+    sl_json_u64(o, now / 1000);
+    sl_buf_puts(o, ",\"ts_us\":");
+    sl_json_u64(o, now);
+    sl_buf_puts(o, ",\"ts_ns\":");
+    sl_json_u64(o, now);
+    sl_buf_puts(o, "000,\"transaction\":null}");
     ev->val_len = (uint32_t)(o->len - ev->val_off);
     ev->table = sl_pipeline_table(s->p, t->db, "", t->name);
     ev->op = SL_OP_READ;
@@ -654,7 +663,7 @@ static int sl_mysnap_recv(sl_mysnap_t *sn, sl_mysnap_worker_t *w, bool *stopped)
     bool others = false;
     for (size_t i = 0; i < sn->nt && !others; i++) others = &sn->t[i] != t && !sn->t[i].done;
     sl_emit_tx_begin(s->p);
-    MYSQL_ROW row;
+    MYSQL_ROW row, last = NULL;
     uint64_t n = 0;
     bool more = false;
     while ((row = mysql_fetch_row(res))) {
@@ -673,14 +682,21 @@ static int sl_mysnap_recv(sl_mysnap_t *sn, sl_mysnap_worker_t *w, bool *stopped)
         sn->first_done = true;
         n++;
         if (t->npk) {
-            for (size_t k = 0; k < t->npk; k++) {
-                int c = t->pk[k];
-                free(t->last[k]);
-                t->last[k] = sl_malloc(len[c] * 2 + 1);
-                mysql_real_escape_string(w->c, t->last[k], row[c] ? row[c] : "", len[c]);
-            }
-            t->have_last = true;
+            /* a stored result: the row stays valid until it is freed */
+            last = row;
+            for (size_t k = 0; k < t->npk; k++) t->last_len[k] = len[t->pk[k]];
         }
+    }
+    if (last) {
+        /* The chunk's last key, escaped once per chunk for the next chunk's query. */
+        for (size_t k = 0; k < t->npk; k++) {
+            int c = t->pk[k];
+            free(t->last[k]);
+            t->last[k] = sl_malloc(t->last_len[k] * 2 + 1);
+            mysql_real_escape_string(w->c, t->last[k], last[c] ? last[c] : "",
+                                     t->last_len[k]);
+        }
+        t->have_last = true;
     }
     if (!*stopped && mysql_errno(w->c)) {
         sl_err(s->err, sizeof(s->err), "snapshot of %s: %s", t->qname, mysql_error(w->c));
@@ -828,6 +844,7 @@ out:
         }
         free(t->cols);
         free(t->last);
+        free(t->last_len);
         free(t->pk);
         free(t->db);
         free(t->name);
