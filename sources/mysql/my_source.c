@@ -10,8 +10,11 @@
  * batcher, with the GTID state through it; the checkpoint the committer persists is the
  * same triple for the last transaction whose batches met the commit policy. A reconnect
  * resumes from the received position (the batches in flight still get delivered), so it
- * adds no duplicates; a restart resumes from the checkpoint. MySQL has no replication
- * feedback, so ack() has nothing to tell the server.
+ * adds no duplicates; a restart resumes from the checkpoint. On MariaDB the GTID state is
+ * complete (every domain: seeded with BINLOG_GTID_POS at the file position streaming
+ * starts from, then each GTID streamed), and a complete state is where both resume, by
+ * @slave_connect_state, so a failover to another server keeps the place. MySQL has no
+ * replication feedback, so ack() has nothing to tell the server.
  *
  * Schemas: column names, keys, signedness, ENUM/SET labels and charsets come from the
  * TABLE_MAP optional metadata (binlog_row_metadata=FULL); what is missing comes from the
@@ -583,10 +586,12 @@ static int sl_my_gtid_refused(sl_my_source_t *s, const char *msg)
                "with a fresh data dir to take a new snapshot", state, now, sl_buf_cstr(&fp));
     else
         sl_err(s->err, sizeof(s->err), "GTID gap: the server's binlog does not hold GTID "
-               "state '%s' (the server is at '%s'; %s): it is behind what sluice delivered or "
-               "%s. Check the server; then restart with a fresh data dir (new snapshot) or "
-               "set start to a GTID state to continue from", state, now, sl_buf_cstr(&fp),
-               kind == SL_MY_GTID_ERR_DIVERGED ? "has diverged" : "is another history");
+               "state '%s' (the server is at '%s'; %s): the server %s. Check it; then "
+               "restart with a fresh data dir (new snapshot) or set start to a GTID state to "
+               "continue from", state, now, sl_buf_cstr(&fp),
+               kind == SL_MY_GTID_ERR_DIVERGED ? "has diverged from what sluice read"
+                                               : "is behind what sluice delivered (a failover "
+                                                 "to a replica that missed transactions?)");
     sl_buf_free(&fp);
 out:
     free(at);

@@ -238,6 +238,14 @@ def test_resume_by_gtid_after_kill9_failover_and_old_checkpoints():
     my("set session gtid_domain_id = 7; insert into t values (1)", db="mygtid7")
     dom7 = [g for g in my("select @@gtid_binlog_pos").split(",") if g.startswith("7-")]
     eq(len(dom7), 1, "domain 7 in the server's GTID state")
+    # a snapshot's checkpoint carries the complete state at the snapshot's position
+    sdata = sltest.tmpdir("data")
+    snap = sltest.start_sluice(spec("my-gtid-snap", ["mygtid.t"], sltest.tmpdir("out"),
+                                    snapshot="initial_only"), data_dir=sdata)
+    eq(snap.wait(30), 0)
+    pos = _read_ckpt(sdata, "my-gtid-snap")["position"]
+    eq(pos.get("gtid_complete"), True, "snapshot checkpoint %r" % pos)
+    eq(set(pos["gtid"].split(",")), set(my("select @@gtid_binlog_pos").split(",")))
     name = "my-gtid"
     out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
     path = sltest.write_spec(spec(name, ["mygtid.t"], out, snapshot="never"))
@@ -307,6 +315,57 @@ def test_resume_by_gtid_after_kill9_failover_and_old_checkpoints():
     eq(_ids(out, "mygtid")[n:], [246, 247], "exactly the new rows, once")
     eq(pos.get("gtid_complete"), True, "the old checkpoint is upgraded: %r" % pos)
     check(dom7[0] in pos["gtid"].split(","), "domain 7 back in %r" % pos)
+
+
+KILLER_SQL = """delimiter //
+create procedure killer(n int, delay double)
+begin
+  declare k int default 0;
+  declare tid bigint;
+  declare last bigint default 0;
+  declare tries int default 0;
+  while k < n and tries < 20000 do
+    set tid = (select max(id) from information_schema.processlist
+               where command like 'Binlog Dump%' and id > last);
+    if tid is not null then
+      do sleep(delay);
+      kill connection tid;
+      set last = tid, k = k + 1;
+    else
+      do sleep(0.001);
+    end if;
+    set tries = tries + 1;
+  end while;
+end //"""
+
+
+def test_reconnect_mid_transaction_by_gtid_loses_nothing():
+    """The server drops the replication connection while sluice reads a big transaction:
+    the reconnect (by GTID) starts again before that transaction, not after its GTID."""
+    fresh_db("mymid")
+    my("create table t (id int primary key, v varchar(100))", db="mymid")
+    my(KILLER_SQL, db="mymid")
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec("my-mid", ["mymid.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("insert into t values (0, 'first')", db="mymid")
+    wait_events(out, "mymid", "t", 1)
+    eq(s.stop(), 0)
+    before = my("select @@gtid_binlog_pos")
+    my("insert into t select seq, repeat('x', 100) from seq_1_to_200000", db="mymid")
+    # three times, 30 ms into each binlog dump: inside the 21 MB transaction
+    killer = subprocess.Popen(["mariadb", "-h127.0.0.1", "-P" + os.environ["SL_MY_PORT"],
+                               "-uroot", "mymid", "-e", "call killer(3, 0.03)"])
+    s = sltest.start_sluice(path, data_dir=data)
+    eq(killer.wait(60), 0)
+    wait_until(lambda: len(events(out, "mymid", "t")) >= 200001, 60, what="200001 rows")
+    log = s.log()
+    check(log.count("Lost connection") >= 3, s.log_tail())
+    # each reconnect starts before the transaction: it was never complete when killed
+    eq(log.count("streaming binlog from GTID %s " % before), 4, s.log_tail())
+    eq(sorted({e["after"]["id"] for e in events(out, "mymid", "t")}), list(range(200001)))
+    s.stop()
 
 
 def test_gtid_gap_is_a_clear_error():
