@@ -817,10 +817,12 @@ int sl_my_snapshot(sl_my_source_t *s, json_t *resume, bool *stopped)
     /* Complete: the checkpoint now says "stream from the snapshot's position". */
     sl_my_set_str(&s->recv_file, sn.file, strlen(sn.file));
     s->recv_pos = sn.pos;
+    /* with the GTID state there (MariaDB), so that a restart can resume by GTID */
+    sl_buf_reset(&s->gtid_state);
+    s->gtid_complete = false;
+    if (s->mariadb) sl_my_gtid_seed(s, s->meta);
     sl_pos_t pos = {.lsn = sn.pos};
-    sl_buf_puts(&pos.json, "{\"file\":");
-    sl_json_cstr(&pos.json, sn.file);
-    sl_buf_printf(&pos.json, ",\"pos\":%llu,\"gtid\":null}", (unsigned long long)sn.pos);
+    sl_my_pos_json(s, &pos.json);
     sl_emit_tx_begin(s->p);
     rc = sl_emit_tx_commit(s->p, &pos);
     sl_buf_free(&pos.json);

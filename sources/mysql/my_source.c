@@ -10,8 +10,11 @@
  * batcher, with the GTID state through it; the checkpoint the committer persists is the
  * same triple for the last transaction whose batches met the commit policy. A reconnect
  * resumes from the received position (the batches in flight still get delivered), so it
- * adds no duplicates; a restart resumes from the checkpoint. MySQL has no replication
- * feedback, so ack() has nothing to tell the server.
+ * adds no duplicates; a restart resumes from the checkpoint. On MariaDB the GTID state is
+ * complete (every domain: seeded with BINLOG_GTID_POS at the file position streaming
+ * starts from, then each GTID streamed), and a complete state is where both resume, by
+ * @slave_connect_state, so a failover to another server keeps the place. MySQL has no
+ * replication feedback, so ack() has nothing to tell the server.
  *
  * Schemas: column names, keys, signedness, ENUM/SET labels and charsets come from the
  * TABLE_MAP optional metadata (binlog_row_metadata=FULL); what is missing comes from the
@@ -26,6 +29,7 @@
 #include "sl_log.h"
 #include "sl_json.h"
 #include "binlog_decode.h"
+#include "my_gtid.h"
 #include "my_source.h"
 
 #include <errno.h>
@@ -234,7 +238,8 @@ static void sl_my_gtid_note_mariadb(sl_my_source_t *s, const char *gtid)
         if (out.len) sl_buf_putc(&out, ',');
         sl_buf_puts(&out, gtid);
     }
-    sl_buf_free(&s->gtid_state);
+    sl_buf_free(&s->gtid_prev);
+    s->gtid_prev = s->gtid_state;   /* the state to go back to if the tx never commits */
     s->gtid_state = out;
 }
 
@@ -249,15 +254,23 @@ static void sl_my_new_decoder(sl_my_source_t *s)
 
 /* ---- events ---------------------------------------------------------------------- */
 
+/* "gtid_complete" marks a state that covers every domain (seeded from the server): only
+ * such a state is trusted to resume by GTID; older checkpoints lack it. */
+void sl_my_pos_json(const sl_my_source_t *s, sl_buf_t *out)
+{
+    sl_buf_puts(out, "{\"file\":");
+    sl_json_cstr(out, s->recv_file ? s->recv_file : "");
+    sl_buf_printf(out, ",\"pos\":%llu,\"gtid\":", (unsigned long long)s->recv_pos);
+    if (s->gtid_state.len) sl_json_str(out, s->gtid_state.data, s->gtid_state.len);
+    else sl_buf_puts(out, "null");
+    if (s->gtid_state.len && s->gtid_complete) sl_buf_puts(out, ",\"gtid_complete\":true");
+    sl_buf_putc(out, '}');
+}
+
 static void sl_my_make_pos(sl_my_source_t *s)
 {
     sl_buf_reset(&s->posbuf.json);
-    sl_buf_puts(&s->posbuf.json, "{\"file\":");
-    sl_json_cstr(&s->posbuf.json, s->recv_file ? s->recv_file : "");
-    sl_buf_printf(&s->posbuf.json, ",\"pos\":%llu,\"gtid\":", (unsigned long long)s->recv_pos);
-    if (s->gtid_state.len) sl_json_str(&s->posbuf.json, s->gtid_state.data, s->gtid_state.len);
-    else sl_buf_puts(&s->posbuf.json, "null");
-    sl_buf_putc(&s->posbuf.json, '}');
+    sl_my_pos_json(s, &s->posbuf.json);
     s->posbuf.lsn = s->recv_pos;
 }
 
@@ -499,6 +512,105 @@ int sl_my_query_binlog_status(MYSQL *m)
     return rc;
 }
 
+/* ---- resuming by GTID ------------------------------------------------------------- */
+
+/* BINLOG_GTID_POS(file, pos) on m (MariaDB): the GTID state at that binlog position, every
+ * domain included ("" before the first GTID). NULL when the server cannot say: no such
+ * position at an event boundary, or no such function (MySQL). Caller frees. */
+static char *sl_my_binlog_gtid_pos(MYSQL *m, const char *file, uint64_t pos)
+{
+    size_t fl = strlen(file);
+    char *esc = sl_malloc(2 * fl + 1);
+    mysql_real_escape_string(m, esc, file, (unsigned long)fl);
+    sl_buf_t q = SL_BUF_INIT;
+    sl_buf_printf(&q, "SELECT BINLOG_GTID_POS('%s', %llu)", esc, (unsigned long long)pos);
+    free(esc);
+    char *out = NULL;
+    if (mysql_query(m, sl_buf_cstr(&q)) == 0) {
+        MYSQL_RES *res = mysql_store_result(m);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (row && row[0]) out = sl_strdup(row[0]);
+        if (res) mysql_free_result(res);
+    }
+    sl_buf_free(&q);
+    return out;
+}
+
+void sl_my_gtid_seed(sl_my_source_t *s, MYSQL *m)
+{
+    if (!m || !s->recv_file || !*s->recv_file) return;
+    char *g = sl_my_binlog_gtid_pos(m, s->recv_file, s->recv_pos);
+    if (!g) {
+        sl_info("no GTID state for %s:%llu on the server (%s): the checkpoint keeps the "
+                "file position only", s->recv_file, (unsigned long long)s->recv_pos,
+                mysql_errno(m) ? mysql_error(m) : "BINLOG_GTID_POS is NULL");
+        return;
+    }
+    sl_buf_reset(&s->gtid_state);
+    sl_buf_puts(&s->gtid_state, g);
+    s->gtid_complete = true;
+    sl_info("GTID state at %s:%llu is '%s'", s->recv_file, (unsigned long long)s->recv_pos, g);
+    free(g);
+}
+
+/* The server refused to stream from our GTID state (error 1236, msg). A file/position is
+ * used instead only where it is the same point in history: the server's binlog holds it and
+ * its GTID state there agrees with ours. Otherwise resuming would silently skip or repeat
+ * changes (a failover to a replica that missed transactions, another server's binlog with
+ * the same file names, a purged binlog), so the error says what to do. Returns SL_AGAIN
+ * (reconnect by file/position), SL_ERR (s->err set), or SL_OK when msg is not about the GTID
+ * position. */
+static int sl_my_gtid_refused(sl_my_source_t *s, const char *msg)
+{
+    sl_my_gtid_err_t kind = sl_my_gtid_error_kind(msg);
+    if (kind == SL_MY_GTID_ERR_NONE) return SL_OK;
+    char *state = sl_strdup(sl_buf_cstr(&s->gtid_state));
+    char *server_msg = sl_strdup(msg);
+    bool have_file = s->recv_file && *s->recv_file;
+    char *at = have_file ? sl_my_binlog_gtid_pos(s->meta, s->recv_file, s->recv_pos) : NULL;
+    int rc = SL_ERR;
+    if (at && sl_my_gtid_lists_agree(at, state)) {
+        sl_warn("the server refused to stream from GTID state '%s' (%s); its binlog holds the "
+                "checkpoint position %s:%llu with the same GTID state ('%s'): resuming there "
+                "by file/position", state, server_msg, s->recv_file,
+                (unsigned long long)s->recv_pos, at);
+        sl_buf_reset(&s->gtid_state);
+        sl_buf_puts(&s->gtid_state, at);
+        s->gtid_off = true;
+        rc = SL_AGAIN;
+        goto out;
+    }
+    char now[256] = "";
+    if (s->meta) sl_my_scalar(s, s->meta, "SELECT @@global.gtid_binlog_pos", now, sizeof(now));
+    sl_buf_t fp = SL_BUF_INIT;
+    if (!have_file) sl_buf_puts(&fp, "no file position to fall back to");
+    else if (!at)
+        sl_buf_printf(&fp, "file position %s:%llu is not on this server", s->recv_file,
+                      (unsigned long long)s->recv_pos);
+    else
+        sl_buf_printf(&fp, "file position %s:%llu is at GTID state '%s' here", s->recv_file,
+                      (unsigned long long)s->recv_pos, at);
+    sl_error("mysql: the server refused to resume at GTID state '%s': %s", state, server_msg);
+    if (kind == SL_MY_GTID_ERR_PURGED)
+        sl_err(s->err, sizeof(s->err), "cannot resume: the binlogs after GTID state '%s' are "
+               "purged from the server (its binlog is at '%s'; %s). Changes were lost: restart "
+               "with a fresh data dir to take a new snapshot", state, now, sl_buf_cstr(&fp));
+    else
+        sl_err(s->err, sizeof(s->err), "GTID gap: the server's binlog does not hold GTID "
+               "state '%s' (the server is at '%s'; %s): the server %s. Check it; then "
+               "restart with a fresh data dir (new snapshot) or set start to a GTID state to "
+               "continue from", state, now, sl_buf_cstr(&fp),
+               kind == SL_MY_GTID_ERR_DIVERGED ? "has diverged from what sluice read"
+                                               : "is behind what sluice delivered (a failover "
+                                                 "to a replica that missed transactions?)");
+    sl_buf_free(&fp);
+out:
+    free(at);
+    free(state);
+    free(server_msg);
+    return rc;
+}
+
 /* Where to start when there is neither a received position nor a checkpoint. */
 static int sl_my_initial_position(sl_my_source_t *s)
 {
@@ -543,6 +655,7 @@ static int sl_my_initial_position(sl_my_source_t *s)
         /* a GTID set: MariaDB positions by @slave_connect_state */
         sl_buf_reset(&s->gtid_state);
         sl_buf_puts(&s->gtid_state, start);
+        s->gtid_complete = true;   /* the user's word: resume from what follows it */
         free(s->recv_file);
         s->recv_file = NULL;
         s->recv_pos = 4;
@@ -609,6 +722,17 @@ static int sl_my_setup(sl_my_source_t *s)
         if (json_is_string(g)) {
             sl_buf_reset(&s->gtid_state);
             sl_buf_puts(&s->gtid_state, json_string_value(g));
+            /* only a state marked complete (seeded from the server, or `start`) is
+             * trusted to resume by GTID; older checkpoints resume by file/position */
+            s->gtid_complete = json_is_true(json_object_get(ck, "gtid_complete")) ||
+                               !(f && *f);
+            char gerr[128];
+            if (s->gtid_complete && s->mariadb &&
+                !sl_my_gtid_list_valid(json_string_value(g), gerr, sizeof(gerr))) {
+                sl_warn("checkpoint GTID state '%s' is not a MariaDB GTID list (%s); resuming "
+                        "by file/position", json_string_value(g), gerr);
+                s->gtid_complete = false;
+            }
         }
         if (f && *f) {
             sl_my_set_str(&s->recv_file, f, strlen(f));
@@ -623,6 +747,12 @@ static int sl_my_setup(sl_my_source_t *s)
      * after the start position is known (my_history.c). */
     if (sl_my_hist_seed(s, s->meta, true) != SL_OK) return SL_ERR;
 
+    /* A GTID state for every domain at the file position (first start, an older
+     * checkpoint), so later checkpoints can resume by GTID; this connection still starts
+     * at the file position it was derived from. */
+    bool trusted_gtid = s->gtid_complete;
+    if (s->mariadb && !s->gtid_complete) sl_my_gtid_seed(s, s->meta);
+
     char q[512];
     snprintf(q, sizeof(q), "SET @master_binlog_checksum = @@global.binlog_checksum");
     if (mysql_query(s->mysql, q) != 0) {
@@ -633,13 +763,21 @@ static int sl_my_setup(sl_my_source_t *s)
     snprintf(q, sizeof(q), "SET @master_heartbeat_period = %lld",
              (long long)s->conf->heartbeat_ms * 1000000LL);
     mysql_query(s->mysql, q);
-    bool by_gtid = !s->recv_file && s->gtid_state.len;
+    /* By GTID when there is no file position (`start: <GTID>`), or on MariaDB when the
+     * checkpoint's (or the received) state is complete: the same transactions as the file
+     * position on this server, and the right ones on another server of the replication
+     * topology (failover). */
+    bool have_file = s->recv_file && *s->recv_file;
+    bool by_gtid = s->gtid_state.len && !s->gtid_off &&
+                   (!have_file || (s->mariadb && trusted_gtid));
+    s->conn_gtid = by_gtid;
     if (by_gtid) {
-        char esc[1024];
+        char *esc = sl_malloc(2 * s->gtid_state.len + 1);
         mysql_real_escape_string(s->mysql, esc, s->gtid_state.data,
-                                 (unsigned long)(s->gtid_state.len < 500 ? s->gtid_state.len : 500));
+                                 (unsigned long)s->gtid_state.len);
         sl_buf_t set = SL_BUF_INIT;
         sl_buf_printf(&set, "SET @slave_connect_state = '%s'", esc);
+        free(esc);
         int qrc = mysql_query(s->mysql, sl_buf_cstr(&set));
         sl_buf_free(&set);
         if (qrc != 0) {
@@ -662,9 +800,11 @@ static int sl_my_setup(sl_my_source_t *s)
         for (const char *c = sl_pipeline_name(s->p); *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
         sid = 0x40000000u | (h & 0x3fffffffu);
     }
-    const char *fname = s->recv_file ? s->recv_file : "";
+    /* by GTID, the server takes the position from @slave_connect_state */
+    const char *fname = !by_gtid && s->recv_file ? s->recv_file : "";
+    unsigned long start = !by_gtid && s->recv_pos ? (unsigned long)s->recv_pos : 4;
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FILENAME, fname, strlen(fname));
-    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_START, (unsigned long)(s->recv_pos ? s->recv_pos : 4));
+    mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_START, start);
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_SERVER_ID, sid);
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FLAGS, MARIADB_RPL_BINLOG_SEND_ANNOTATE_ROWS);
     mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_VERIFY_CHECKSUM, 0);
@@ -672,6 +812,10 @@ static int sl_my_setup(sl_my_source_t *s)
     if (mariadb_rpl_open(s->rpl) != 0) {
         const char *e = mysql_error(s->mysql);
         unsigned no = mysql_errno(s->mysql);
+        if (no == 1236 && by_gtid) {
+            int grc = sl_my_gtid_refused(s, e);
+            if (grc != SL_OK) return grc;
+        }
         if (no == 1236)
             sl_err(s->err, sizeof(s->err), "binlog position %s:%llu is not on the server "
                    "(purged?): %s; restart with a fresh data dir and start: earliest, or "
@@ -686,11 +830,15 @@ static int sl_my_setup(sl_my_source_t *s)
                                                                     false);
     else if (!strcasecmp(csum, "NONE")) sl_binlog_decoder_set_checksum(s->dec,
                                                                        SL_BINLOG_CSUM_OFF, false);
-    if (s->recv_file) sl_my_set_str(&s->file, s->recv_file, strlen(s->recv_file));
+    if (s->recv_file && !by_gtid) sl_my_set_str(&s->file, s->recv_file, strlen(s->recv_file));
     s->ever_connected = true;
     s->in_tx = false;
     sl_pipeline_set_source_connected(s->p, true);
-    if (by_gtid)
+    if (by_gtid && have_file)
+        sl_info("streaming binlog from GTID %s (server id %u; file position %s:%llu kept as "
+                "a fallback)", sl_buf_cstr(&s->gtid_state), sid, s->recv_file,
+                (unsigned long long)s->recv_pos);
+    else if (by_gtid)
         sl_info("streaming binlog from GTID %s (server id %u)", sl_buf_cstr(&s->gtid_state), sid);
     else
         sl_info("streaming binlog from %s:%llu (server id %u)", fname,
@@ -714,6 +862,14 @@ static int sl_my_stream(sl_my_source_t *s)
             sl_err(s->err, sizeof(s->err), "binlog stream: %s (errno %u)",
                    mysql_error(s->mysql), mysql_errno(s->mysql));
             unsigned no = mysql_errno(s->mysql);
+            if (no == 1236 && s->conn_gtid) {
+                /* the first answer to a GTID start: the server may not hold that state */
+                int grc = sl_my_gtid_refused(s, mysql_error(s->mysql));
+                if (grc != SL_OK) {
+                    mariadb_free_rpl_event(event);
+                    return grc;
+                }
+            }
             if (no == 1236 || no == 1941 || no == 1942 || no == 1945 || no == 1227 ||
                 no == 1045) {
                 /* purged position, unparsable or impossible GTID state: retrying cannot
@@ -883,6 +1039,12 @@ static int sl_my_run(void *src, char *errstr, size_t errstr_size)
         }
         sl_warn("mysql: %s; reconnecting in %u ms", s->err, backoff);
         sl_emit_tx_abort(s->p);
+        if (s->in_tx && s->tx_gtid[0] && s->mariadb) {
+            /* the open transaction's GTID was noted but it never committed */
+            sl_buf_t t = s->gtid_state;
+            s->gtid_state = s->gtid_prev;
+            s->gtid_prev = t;
+        }
         s->in_tx = false;
         sl_my_disconnect(s);
         if (sl_pipeline_sleep(s->p, backoff)) break;
@@ -916,6 +1078,7 @@ static void sl_my_destroy(void *src)
     sl_buf_free(&s->query);
     sl_binlog_envctx_free(&s->env);
     sl_buf_free(&s->gtid_state);
+    sl_buf_free(&s->gtid_prev);
     sl_buf_free(&s->posbuf.json);
     sl_my_hist_free(s);
     free(s);

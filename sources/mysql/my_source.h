@@ -62,6 +62,11 @@ typedef struct sl_my_source {
     char                *recv_file;
     uint64_t             recv_pos;
     sl_buf_t             gtid_state;            /* MariaDB "d-s-n,..." / MySQL set text */
+    sl_buf_t             gtid_prev;             /* gtid_state before the last GTID noted */
+    bool                 gtid_complete;         /* gtid_state covers every domain (seeded
+                                                 * from the server or given as `start`) */
+    bool                 gtid_off;              /* the server refused it: file/pos only */
+    bool                 conn_gtid;             /* this connection started by GTID */
 
     /* the open transaction */
     bool                 in_tx;
@@ -96,6 +101,14 @@ void sl_my_set_str(char **dst, const char *str, size_t n);
  * STATUS, or SHOW BINARY LOG STATUS where that is the only one (MySQL 8.4+). As
  * mysql_query(): 0 on success, with a result to store. */
 int sl_my_query_binlog_status(MYSQL *m);
+/* MariaDB: make s->gtid_state the server's GTID state at s->recv_file:recv_pos
+ * (BINLOG_GTID_POS on connection m), complete across replication domains, and set
+ * s->gtid_complete. Leaves both unchanged when the server cannot say (MySQL, no such
+ * position). */
+void sl_my_gtid_seed(sl_my_source_t *s, MYSQL *m);
+/* The position JSON of a checkpoint: {"file","pos","gtid"[,"gtid_complete":true]} for
+ * s->recv_file:recv_pos and s->gtid_state, appended to out. */
+void sl_my_pos_json(const sl_my_source_t *s, sl_buf_t *out);
 
 /* my_history.c: table schemas across DDL. start() loads the history file (the part valid
  * at the stored checkpoint; all of it is dropped when there is no checkpoint); seed() reads

@@ -5,6 +5,7 @@ file/pos and by GTID, offline replay of the server's binlog files, and clear err
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -219,6 +220,205 @@ def test_resume_by_file_position_and_by_gtid():
         evs = wait_events(out, "mypos", "t", 3)
         eq([e["after"]["id"] for e in evs], [1, 2, 3], "start %s" % start)
         s.stop()
+
+
+def _read_ckpt(data, name):
+    with open(os.path.join(data, name, "checkpoint.json")) as f:
+        return json.load(f)
+
+
+def _write_ckpt(data, name, doc):
+    with open(os.path.join(data, name, "checkpoint.json"), "w") as f:
+        json.dump(doc, f)
+
+
+def _wait_ckpt_caught_up(data, name):
+    """Wait until the checkpoint's GTID state is the server's current one."""
+    want = set(my("select @@gtid_binlog_pos").split(","))
+    return wait_until(lambda: (lambda p: p if set((p.get("gtid") or "").split(",")) == want
+                               else None)(_read_ckpt(data, name)["position"]),
+                      30, what="checkpoint at GTID state %s" % sorted(want))
+
+
+def _ids(out, db):
+    return [e["after"]["id"] for e in events(out, db, "t")]
+
+
+def test_resume_by_gtid_after_kill9_failover_and_old_checkpoints():
+    """MariaDB: the checkpoint's GTID state covers every domain (seeded from the server,
+    not only the domains streamed since start) and is marked gtid_complete; a restart after
+    kill -9 resumes by GTID; a checkpoint whose file/pos is not on the server (failover)
+    resumes exactly by GTID; an old checkpoint without gtid_complete resumes by file/pos."""
+    fresh_db("mygtid")
+    fresh_db("mygtid7")
+    my("create table t (id int primary key, v varchar(20))", db="mygtid")
+    my("create table t (id int primary key)", db="mygtid7")
+    # a transaction in another replication domain before sluice starts: sluice never
+    # streams it, yet its checkpoints must carry domain 7
+    my("set session gtid_domain_id = 7; insert into t values (1)", db="mygtid7")
+    dom7 = [g for g in my("select @@gtid_binlog_pos").split(",") if g.startswith("7-")]
+    eq(len(dom7), 1, "domain 7 in the server's GTID state")
+    # a snapshot's checkpoint carries the complete state at the snapshot's position
+    sdata = sltest.tmpdir("data")
+    snap = sltest.start_sluice(spec("my-gtid-snap", ["mygtid.t"], sltest.tmpdir("out"),
+                                    snapshot="initial_only"), data_dir=sdata)
+    eq(snap.wait(30), 0)
+    pos = _read_ckpt(sdata, "my-gtid-snap")["position"]
+    eq(pos.get("gtid_complete"), True, "snapshot checkpoint %r" % pos)
+    eq(set(pos["gtid"].split(",")), set(my("select @@gtid_binlog_pos").split(",")))
+    name = "my-gtid"
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec(name, ["mygtid.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog from mysql-bin")   # first start: at the file position
+    check("GTID state at mysql-bin" in s.log(), s.log_tail())
+    for i in range(1, 41):
+        my("insert into t values (%d, 'a')" % i, db="mygtid")
+    wait_until(lambda: len(set(_ids(out, "mygtid"))) >= 40, 30, what="40 rows")
+    pos = _read_ckpt(data, name)["position"]
+    eq(pos.get("gtid_complete"), True, "checkpoint %r" % pos)
+    check(dom7[0] in pos["gtid"].split(","), "domain 7 (%s) in %r" % (dom7[0], pos))
+
+    # (a) kill -9, writes while down, restart: by GTID, nothing lost
+    load = subprocess.Popen(["mariadb", "-h127.0.0.1", "-P" + os.environ["SL_MY_PORT"],
+                             "-uroot", "mygtid", "-e",
+                             "".join("insert into t values (%d, 'b');" % i
+                                     for i in range(41, 241))])
+    wait_until(lambda: len(_ids(out, "mygtid")) >= 60, 30, what="rows during the load")
+    s.kill()
+    before = set(_ids(out, "mygtid"))
+    eq(load.wait(60), 0)
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog from GTID [0-9-,]+ .*file position mysql-bin")
+    wait_until(lambda: set(_ids(out, "mygtid")) >= set(range(1, 241)), 60,
+               what="all 240 rows after the restart")
+    ids = _ids(out, "mygtid")
+    eq(set(ids), set(range(1, 241)))
+    dups = {x for i, x in enumerate(ids) if x in ids[:i]}
+    check(dups <= before, "only rows delivered before the kill come again (at-least-once): "
+          "%r" % sorted(dups - before))
+    _wait_ckpt_caught_up(data, name)
+    eq(s.stop(), 0)
+
+    # (b) failover: the checkpoint's file is not on this server; the GTID state is
+    doc = _read_ckpt(data, name)
+    real_file = doc["position"]["file"]
+    doc["position"]["file"] = "failover-bin." + real_file.split(".")[-1]
+    _write_ckpt(data, name, doc)
+    n = len(_ids(out, "mygtid"))
+    for i in range(241, 246):
+        my("insert into t values (%d, 'c')" % i, db="mygtid")
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog from GTID .*file position failover-bin")
+    wait_until(lambda: len(_ids(out, "mygtid")) >= n + 5, 30, what="5 rows after failover")
+    pos = _wait_ckpt_caught_up(data, name)
+    eq(s.stop(), 0)
+    eq(_ids(out, "mygtid")[n:], list(range(241, 246)), "exactly the new rows, once")
+    eq(pos["file"], my("show master status").split("\t")[0], "the server's file again")
+    eq(pos.get("gtid_complete"), True)
+
+    # (c) an old-style checkpoint (no gtid_complete, gtid of the streamed domain only)
+    doc = _read_ckpt(data, name)
+    doc["position"].pop("gtid_complete")
+    doc["position"]["gtid"] = [g for g in doc["position"]["gtid"].split(",")
+                               if g.startswith("0-")][0]
+    _write_ckpt(data, name, doc)
+    n = len(_ids(out, "mygtid"))
+    my("insert into t values (246, 'd'), (247, 'd')", db="mygtid")
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog from %s:%d " % (doc["position"]["file"],
+                                                 doc["position"]["pos"]))
+    check("streaming binlog from GTID" not in s.log(), s.log_tail())
+    wait_until(lambda: len(_ids(out, "mygtid")) >= n + 2, 30, what="2 rows")
+    pos = _wait_ckpt_caught_up(data, name)
+    eq(s.stop(), 0)
+    eq(_ids(out, "mygtid")[n:], [246, 247], "exactly the new rows, once")
+    eq(pos.get("gtid_complete"), True, "the old checkpoint is upgraded: %r" % pos)
+    check(dom7[0] in pos["gtid"].split(","), "domain 7 back in %r" % pos)
+
+
+KILLER_SQL = """delimiter //
+create procedure killer(n int, delay double)
+begin
+  declare k int default 0;
+  declare tid bigint;
+  declare last bigint default 0;
+  declare tries int default 0;
+  while k < n and tries < 20000 do
+    set tid = (select max(id) from information_schema.processlist
+               where command like 'Binlog Dump%' and id > last);
+    if tid is not null then
+      do sleep(delay);
+      kill connection tid;
+      set last = tid, k = k + 1;
+    else
+      do sleep(0.001);
+    end if;
+    set tries = tries + 1;
+  end while;
+end //"""
+
+
+def test_reconnect_mid_transaction_by_gtid_loses_nothing():
+    """The server drops the replication connection while sluice reads a big transaction:
+    the reconnect (by GTID) starts again before that transaction, not after its GTID."""
+    fresh_db("mymid")
+    my("create table t (id int primary key, v varchar(100))", db="mymid")
+    my(KILLER_SQL, db="mymid")
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec("my-mid", ["mymid.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("insert into t values (0, 'first')", db="mymid")
+    wait_events(out, "mymid", "t", 1)
+    eq(s.stop(), 0)
+    before = my("select @@gtid_binlog_pos")
+    my("insert into t select seq, repeat('x', 100) from seq_1_to_200000", db="mymid")
+    # three times, 30 ms into each binlog dump: inside the 21 MB transaction
+    killer = subprocess.Popen(["mariadb", "-h127.0.0.1", "-P" + os.environ["SL_MY_PORT"],
+                               "-uroot", "mymid", "-e", "call killer(3, 0.03)"])
+    s = sltest.start_sluice(path, data_dir=data)
+    eq(killer.wait(60), 0)
+    wait_until(lambda: len(events(out, "mymid", "t")) >= 200001, 60, what="200001 rows")
+    log = s.log()
+    check(log.count("Lost connection") >= 3, s.log_tail())
+    # each reconnect starts before the transaction: it was never complete when killed
+    states = [set(g.split(",")) for g in re.findall(r"streaming binlog from GTID (\S+) ", log)]
+    eq(states, [set(before.split(","))] * 4, s.log_tail())
+    eq(sorted({e["after"]["id"] for e in events(out, "mymid", "t")}), list(range(200001)))
+    s.stop()
+
+
+def test_gtid_gap_is_a_clear_error():
+    """A checkpoint GTID state the server's binlog does not hold (ahead of the server: a
+    failover to a replica that missed transactions) stops sluice with an error saying
+    what to do, also when the checkpoint's file position exists on the server (reading
+    from it would silently skip the missing transactions)."""
+    fresh_db("mygap")
+    my("create table t (id int primary key)", db="mygap")
+    name = "my-gap"
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec(name, ["mygap.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("insert into t values (1)", db="mygap")
+    wait_events(out, "mygap", "t", 1)
+    eq(s.stop(), 0)
+    good = _read_ckpt(data, name)
+    state = good["position"]["gtid"].split(",")
+    ahead = ",".join("%s-%s-%d" % (g.split("-")[0], g.split("-")[1], int(g.split("-")[2]) + 1000)
+                     if g.startswith("0-") else g for g in state)
+    for f in (good["position"]["file"], "gone-bin.000001"):
+        doc = json.loads(json.dumps(good))
+        doc["position"]["gtid"] = ahead
+        doc["position"]["file"] = f
+        _write_ckpt(data, name, doc)
+        s = sltest.start_sluice(path, data_dir=data)
+        eq(s.wait(20), 1, "exit status with file %s" % f)
+        log = s.log()
+        check("GTID gap" in log and ahead in log and "fresh data dir" in log, log)
+        check(("is not on this server" in log) == (f == "gone-bin.000001"), log)
+    eq(len(events(out, "mygap", "t")), 1, "nothing read from a wrong position")
 
 
 def test_offline_replay_of_binlog_files_matches_the_stream():
