@@ -291,11 +291,11 @@ def chaos(rng, start, log_dir, label, writer):
         snap_done = any("snapshot: complete" in read_text(os.path.join(log_dir, f))
                         for f in os.listdir(log_dir))
         kind = ("snap" if not snap_done and len(kills) < 5 else
-                rng.choices(["early", "mid", "late"], [3, 4, 3])[0])
+                rng.choices(["early", "mid", "late"], [3, 3, 4])[0])
         if kind == "snap":
             s.wait_log("snapshot: .*(reading|to read)", timeout=20)
-        delay = {"early": rng.uniform(0.02, 0.5), "snap": rng.uniform(0.0, 0.12),
-                 "mid": rng.uniform(0.5, 3.0), "late": rng.uniform(3.0, 7.0)}[kind]
+        delay = {"early": rng.uniform(0.02, 0.5), "snap": rng.uniform(0.02, 0.6),
+                 "mid": rng.uniform(0.5, 3.0), "late": rng.uniform(3.0, 8.0)}[kind]
         time.sleep(delay)
         if writer.error or writer.proc.poll() is not None:
             writer.finish()
@@ -358,12 +358,12 @@ def test_postgres_kill9_chaos_loses_nothing():
         "source": {"type": "postgres", "config": {
             "id": "pg", "dsn": os.environ["SL_PG_DSN"], "slot": slot,
             "publication": slot + "_pub", "tables": ["public." + t.name for t in tables],
-            "snapshot": {"mode": "initial", "chunk_size": 500, "max_parallel_tables": 2}}},
+            "snapshot": {"mode": "initial", "chunk_size": 300, "max_parallel_tables": 2}}},
         "sinks": [
             {"type": "file", "config": {"id": "f", "path": os.path.join(out, "{table}.jsonl")}},
             {"type": "kafka", "config": {"id": "k", "brokers": sltest.env("SL_KAFKA_BROKERS"),
                                          "topic": topic + ".{table}"}}],
-        "batch": {"max_events": 400, "max_ms": 50},
+        "batch": {"max_events": 50, "max_ms": 50},
         "commit_policy": {"mode": "all"}}})
     writer = Writer("pg", ["psql", os.environ["SL_PG_DSN"], "-X", "-q", "-v", "ON_ERROR_STOP=1"],
                     tables, random.Random(rng.random()))
@@ -453,12 +453,12 @@ def test_mariadb_kill9_chaos_with_ddl_loses_nothing():
         "source": {"type": "mysql", "config": {
             "id": "my", "dsn": os.environ["SL_MY_DSN"] + "chaos",
             "tables": ["chaos." + t.name for t in tables],
-            "snapshot": {"mode": "initial", "chunk_size": 500, "max_parallel_tables": 2}}},
+            "snapshot": {"mode": "initial", "chunk_size": 300, "max_parallel_tables": 2}}},
         "sinks": [
             {"type": "file", "config": {"id": "f", "path": os.path.join(out, "{table}.jsonl")}},
             {"type": "kafka", "config": {"id": "k", "brokers": sltest.env("SL_KAFKA_BROKERS"),
                                          "topic": topic + ".{table}"}}],
-        "batch": {"max_events": 400, "max_ms": 50},
+        "batch": {"max_events": 50, "max_ms": 50},
         "commit_policy": {"mode": "all"}}})
     wrng = random.Random(rng.random())
     ddl = sorted([(wrng.randrange(50, 600), by["a"], "note", "varchar(20)", "dflt"),
