@@ -808,6 +808,10 @@ void sl_emit_tx_abort(sl_pipeline_t *p)
 
 int sl_emit_tick(sl_pipeline_t *p)
 {
+    /* A checkpoint acknowledged within SL_CKPT_WRITE_MS of the previous write is only
+     * persisted here when no later batch commits (an idle source): without this the file
+     * stayed behind the acknowledged position for as long as the source was idle. */
+    sl_ckpt_write(p, false);
     const sl_batch_spec_t *bs = &p->spec->batch;
     sl_batch_t *b = p->cur;
     if (!p->cur_first_us) return (int)bs->max_ms;
