@@ -48,7 +48,8 @@ typedef struct sl_managed {
     size_t           nsink_base;
     uint64_t         next_restart_us;   /* monotonic; 0: now */
     unsigned         backoff_ms;
-    /* guarded by m->lock */
+    /* guarded by m->lock; `deleted` is set holding both m->lock and op, so reading it
+     * under either is enough (requests re-check it once they hold op, see sl_lock_live) */
     int              refs;
     bool             deleted;
     struct sl_managed *next;
@@ -158,6 +159,24 @@ static void sl_unref(sl_manager_t *m, sl_managed_t *mp)
     }
     pthread_mutex_unlock(&m->lock);
     if (last) sl_managed_free(mp);
+}
+
+/* Find a live pipeline by name, take a reference and its op lock. A request that found
+ * the pipeline and then waited for op while a DELETE held it must not act on it: persisting
+ * would resurrect the deleted pipeline at the next start, and starting it would leave a
+ * runtime running on a pipeline about to be freed. Returns the locked pipeline, or NULL
+ * with a 404 in r. */
+static sl_managed_t *sl_lock_live(sl_manager_t *m, const char *name, sl_result_t *r)
+{
+    sl_managed_t *mp = sl_find_ref(m, name);
+    if (mp) {
+        pthread_mutex_lock(&mp->op);
+        if (!mp->deleted) return mp;
+        pthread_mutex_unlock(&mp->op);
+        sl_unref(m, mp);
+    }
+    sl_result_err(r, 404, "not_found", "no pipeline named %s", name);
+    return NULL;
 }
 
 /* Take references on every live pipeline (for iteration without m->lock). */
@@ -469,8 +488,8 @@ static json_t *sl_view_locked(sl_manager_t *m, sl_managed_t *mp)
 /* Create / load                                                                     */
 /* ================================================================================= */
 
-/* Register a validated spec (takes ownership). Returns the new entry with a reference,
- * or NULL when the name exists. */
+/* Register a validated spec (takes ownership). Returns the new entry with a reference
+ * (the caller's: the list itself holds none), or NULL when the name exists. */
 static sl_managed_t *sl_register(sl_manager_t *m, sl_spec_t *spec, sl_want_t want)
 {
     pthread_mutex_lock(&m->lock);
@@ -604,10 +623,10 @@ void sl_manager_create(sl_manager_t *m, const char *text, size_t len, bool start
     char err[SL_ERRSTR_SIZE];
     if (sl_persist(m, mp, err, sizeof(err)) != SL_OK) {
         sl_result_err(r, 500, "persist_failed", "%s", err);
-        pthread_mutex_unlock(&mp->op);
         pthread_mutex_lock(&m->lock);
         mp->deleted = true;
         pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(&mp->op);
         sl_unref(m, mp);
         return;
     }
@@ -643,12 +662,8 @@ void sl_manager_list(sl_manager_t *m, const char *tenant, sl_result_t *r)
 
 void sl_manager_get(sl_manager_t *m, const char *name, sl_result_t *r)
 {
-    sl_managed_t *mp = sl_find_ref(m, name);
-    if (!mp) {
-        sl_result_err(r, 404, "not_found", "no pipeline named %s", name);
-        return;
-    }
-    pthread_mutex_lock(&mp->op);
+    sl_managed_t *mp = sl_lock_live(m, name, r);
+    if (!mp) return;
     r->status = 200;
     r->body = sl_view_locked(m, mp);
     pthread_mutex_unlock(&mp->op);
@@ -715,14 +730,12 @@ void sl_manager_patch(sl_manager_t *m, const char *name, const char *text, size_
         json_decref(expanded);
         return;
     }
-    sl_managed_t *mp = sl_find_ref(m, name);
+    sl_managed_t *mp = sl_lock_live(m, name, r);
     if (!mp) {
-        sl_result_err(r, 404, "not_found", "no pipeline named %s", name);
         json_decref(patch);
         json_decref(expanded);
         return;
     }
-    pthread_mutex_lock(&mp->op);
     json_t *merged = sl_merge_patch(mp->spec->tree, patch);
     json_t *new_name = json_object_get(json_object_get(merged, "metadata"), "name");
     if (!json_is_string(new_name) || strcmp(json_string_value(new_name), mp->name) != 0) {
@@ -753,12 +766,8 @@ void sl_manager_patch(sl_manager_t *m, const char *name, const char *text, size_
 void sl_manager_action(sl_manager_t *m, const char *name, const char *action,
                        sl_result_t *r)
 {
-    sl_managed_t *mp = sl_find_ref(m, name);
-    if (!mp) {
-        sl_result_err(r, 404, "not_found", "no pipeline named %s", name);
-        return;
-    }
-    pthread_mutex_lock(&mp->op);
+    sl_managed_t *mp = sl_lock_live(m, name, r);
+    if (!mp) return;
     sl_want_t before = mp->want;
     bool ok = true;
     if (!strcmp(action, "pause")) {
@@ -804,12 +813,8 @@ void sl_manager_action(sl_manager_t *m, const char *name, const char *action,
 
 void sl_manager_delete(sl_manager_t *m, const char *name, bool drop_slot, sl_result_t *r)
 {
-    sl_managed_t *mp = sl_find_ref(m, name);
-    if (!mp) {
-        sl_result_err(r, 404, "not_found", "no pipeline named %s", name);
-        return;
-    }
-    pthread_mutex_lock(&mp->op);
+    sl_managed_t *mp = sl_lock_live(m, name, r);
+    if (!mp) return;   /* absent, or a concurrent DELETE got there first: 404 */
     mp->want = SL_WANT_STOPPED;
     sl_stop_locked(mp);
     json_t *body = json_pack("{s:s, s:b}", "deleted", name, "slot_dropped", 0);
@@ -838,12 +843,14 @@ void sl_manager_delete(sl_manager_t *m, const char *name, bool drop_slot, sl_res
     rmdir(f);
     free(f);
     sl_info("pipeline %s deleted", name);
-    pthread_mutex_unlock(&mp->op);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(&m->lock);   /* before op is released: see sl_lock_live */
     mp->deleted = true;
     pthread_mutex_unlock(&m->lock);
-    sl_unref(m, mp);   /* ours */
-    sl_unref(m, mp);   /* the registry's */
+    pthread_mutex_unlock(&mp->op);
+    /* The list holds no reference of its own (sl_register's is the caller's, dropped once
+     * the entry is set up): an entry lives while it is not deleted or someone holds a
+     * reference. Dropping ours frees it, or the last request still holding one does. */
+    sl_unref(m, mp);
     r->status = 200;
     r->body = body;
 }

@@ -321,11 +321,13 @@ def test_serve_kill9_patch_pause_loses_nothing():
         r.delete(*[stream + "." + n for n, _, _ in PG_TABLES])
 
 
-# Requests raced against DELETE of the same pipeline. Empty for now: a PATCH or pause racing
-# a DELETE crashes serve (SIGSEGV) or hangs the racing request; open bug, see the report.
-RACING = [] if not os.environ.get("SL_SERVE_RACE") else [
-    ("PATCH", "/pipelines/%s", {"spec": {"batch": {"max_events": 5}}}),
-    ("POST", "/pipelines/%s/pause", None), ("DELETE", "/pipelines/%s?drop_slot=true", None)]
+# Requests raced against a DELETE of the same pipeline (each on its own pipeline). Before
+# the fix a DELETE dropped two references where it held one, so the pipeline was freed
+# while a racing request waited for it (SIGSEGV or a request hanging forever), and a
+# racing PATCH or pause that got through re-persisted a deleted pipeline.
+RACING = [("PATCH", "/pipelines/%s", {"spec": {"batch": {"max_events": 5}}}),
+          ("POST", "/pipelines/%s/pause", None), ("POST", "/pipelines/%s/resume", None),
+          ("DELETE", "/pipelines/%s?drop_slot=true", None)]
 
 
 def test_deleted_under_load_stays_deleted_after_kill9():
