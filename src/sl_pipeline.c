@@ -1164,14 +1164,18 @@ int sl_pipeline_start(sl_pipeline_t *p, char *errstr, size_t errstr_size)
     atomic_store(&p->threads_running, (int)p->nsinks + 1);
     for (uint32_t i = 0; i < p->nsinks; i++) {
         if (pthread_create(&p->sinks[i].thread, NULL, sl_sink_thread, &p->sinks[i]) != 0) {
-            sl_pipeline_request_stop(p);
+            /* the sinks from i on and the source never run: not counted as running */
+            atomic_fetch_sub(&p->threads_running, (int)(p->nsinks - i) + 1);
+            atomic_store(&p->sinks_stop, true);
+            sl_pipeline_request_stop(p);   /* wakes the sinks already started */
             return sl_err(errstr, errstr_size, "cannot start sink thread");
         }
         p->sinks[i].started = true;
     }
     if (pthread_create(&p->src_thread, NULL, sl_source_thread, p) != 0) {
-        sl_pipeline_request_stop(p);
+        atomic_fetch_sub(&p->threads_running, 1);   /* the source never runs */
         atomic_store(&p->sinks_stop, true);
+        sl_pipeline_request_stop(p);   /* wakes the sinks */
         return sl_err(errstr, errstr_size, "cannot start source thread");
     }
     p->src_started = true;
