@@ -1547,6 +1547,17 @@ static int sl_binlog_rotate(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binlog
     return SL_OK;
 }
 
+/* ev->gtid.text = "uuid[:tag]:gno" of ev->gtid, kept in the decoder's text buffer. */
+static void sl_binlog_gtid_text(sl_binlog_decoder_t *d, sl_binlog_event_t *ev)
+{
+    size_t off = d->text.len;
+    sl_binlog_uuid_text(&d->text, ev->gtid.sid);
+    if (ev->gtid.tag[0]) sl_buf_printf(&d->text, ":%s", ev->gtid.tag);
+    sl_buf_printf(&d->text, ":%lld", (long long)ev->gtid.gno);
+    sl_buf_putc(&d->text, '\0');
+    ev->gtid.text = d->text.data + off;
+}
+
 /* GTID_LOG_EVENT / ANONYMOUS_GTID_LOG_EVENT: the fixed part, then optional fields that
  * later server versions append (each present only when the bytes are there). */
 static int sl_binlog_gtid(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binlog_event_t *ev)
@@ -1583,13 +1594,7 @@ static int sl_binlog_gtid(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binlog_e
     if (r->err) return SL_ERR;
     r->i = r->n;   /* commit_group_ticket (8.0.33+) and anything newer: not needed */
     ev->gtid.anonymous = ev->type == SL_BINLOG_ANONYMOUS_GTID_EVENT;
-    if (!ev->gtid.anonymous) {
-        size_t off = d->text.len;
-        sl_binlog_uuid_text(&d->text, ev->gtid.sid);
-        sl_buf_printf(&d->text, ":%lld", (long long)ev->gtid.gno);
-        sl_buf_putc(&d->text, '\0');
-        ev->gtid.text = d->text.data + off;
-    }
+    if (!ev->gtid.anonymous) sl_binlog_gtid_text(d, ev);
     return SL_OK;
 }
 
@@ -1671,12 +1676,7 @@ static int sl_binlog_gtid_tagged(sl_binlog_decoder_t *d, sl_binlog_rd_t *r,
     if (r->err) return SL_ERR;
     if (!have_orig_ts) ev->gtid.original_commit_ts = ev->gtid.immediate_commit_ts;
     if (!have_orig_sv) ev->gtid.original_server_version = ev->gtid.immediate_server_version;
-    size_t off = d->text.len;
-    sl_binlog_uuid_text(&d->text, ev->gtid.sid);
-    if (ev->gtid.tag[0]) sl_buf_printf(&d->text, ":%s", ev->gtid.tag);
-    sl_buf_printf(&d->text, ":%lld", (long long)ev->gtid.gno);
-    sl_buf_putc(&d->text, '\0');
-    ev->gtid.text = d->text.data + off;
+    sl_binlog_gtid_text(d, ev);
     return SL_OK;
 }
 
