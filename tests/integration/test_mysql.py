@@ -48,6 +48,22 @@ def wait_events(out, db, table, n, timeout=20):
                       timeout, what="%d events of %s.%s" % (n, db, table))
 
 
+def copy_binlogs(first=None):
+    """Rotate the binlog and copy the server's binlog files (from `first` on, else all) to
+    a temporary directory; returns the copies' paths in order."""
+    my("flush binary logs")
+    datadir = my("select @@datadir")
+    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
+    if first is not None:
+        names = names[names.index(first):]
+    copy = sltest.tmpdir("binlogs")
+    files = []
+    for n in names:
+        shutil.copy(os.path.join(datadir, n), copy)
+        files.append(os.path.join(copy, n))
+    return files
+
+
 def fresh_db(db):
     my("drop database if exists %s; create database %s" % (db, db))
 
@@ -431,14 +447,7 @@ def test_offline_replay_of_binlog_files_matches_the_stream():
        db="myoff")
     online = wait_events(out, "myoff", "t", 3)
     s.stop()
-    my("flush binary logs")
-    datadir = my("select @@datadir")
-    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
-    copy = sltest.tmpdir("binlogs")
-    files = []
-    for n in names:
-        shutil.copy(os.path.join(datadir, n), copy)
-        files.append(os.path.join(copy, n))
+    files = copy_binlogs()
     out2 = sltest.tmpdir("out")
     r = sltest.start_sluice(spec("my-offline", ["myoff.t"], out2, binlog_files=files,
                                  dsn=None, schema_dsn=dsn()))
@@ -507,16 +516,9 @@ def test_mariadb_compressed_binlog_events_decode_like_plain_ones():
     s.stop()
 
     # The server did write compressed events, and the files replay to the same events.
-    my("flush binary logs")
-    datadir = my("select @@datadir")
-    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
-    names = names[names.index(first_file):]
-    copy = sltest.tmpdir("binlogs")
-    files, types = [], {}
-    for n in names:
-        shutil.copy(os.path.join(datadir, n), copy)
-        files.append(os.path.join(copy, n))
-        for t, c in _binlog_types(files[-1]).items():
+    files, types = copy_binlogs(first_file), {}
+    for f in files:
+        for t, c in _binlog_types(f).items():
             types[t] = types.get(t, 0) + c
     check(types.get(165) and types.get(166) and types.get(167) and types.get(168),
           "QUERY_COMPRESSED and WRITE/UPDATE/DELETE_ROWS_COMPRESSED_V1 in the binlog: %r"

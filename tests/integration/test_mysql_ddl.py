@@ -10,12 +10,11 @@ after each test."""
 
 import json
 import os
-import shutil
 import time
 
 import sltest
 from sltest import check, eq, wait_until
-from test_mysql import my, dsn, fresh_db, events, wait_events
+from test_mysql import my, dsn, fresh_db, events, wait_events, copy_binlogs
 from test_kafka import records as kafka_records, wait_records as kafka_wait
 
 
@@ -390,14 +389,7 @@ def test_offline_replay_of_binlog_files_across_ddl():
            "rename column b to bb", db=db)
         my("insert into t values ('cc', 2, 'two')", db=db)
         my("update t set bb = 'ONE' where id = 1", db=db)
-    my("flush binary logs")
-    datadir = my("select @@datadir")
-    names = [l.split("\t")[0] for l in my("show binary logs").splitlines()]
-    copy = sltest.tmpdir("binlogs")
-    files = []
-    for n in names:
-        shutil.copy(os.path.join(datadir, n), copy)
-        files.append(os.path.join(copy, n))
+    files = copy_binlogs()
     want = [("c", None, {"id": 1, "a": 10, "b": "one"}),
             ("c", None, {"c": "cc", "id": 2, "bb": "two"}),
             ("u", {"c": None, "id": 1, "bb": "one"}, {"c": None, "id": 1, "bb": "ONE"})]
@@ -428,13 +420,7 @@ def test_ddl_that_cannot_be_followed_reads_the_server_or_forgets_the_schema():
         my("insert into t values (1, 'x')", db=db)
         my("alter table t convert to character set default", db=db)
         my("insert into t values (2, 'y')", db=db)
-    my("flush binary logs")
-    datadir = my("select @@datadir")
-    copy = sltest.tmpdir("binlogs")
-    files = []
-    for n in [l.split("\t")[0] for l in my("show binary logs").splitlines()]:
-        shutil.copy(os.path.join(datadir, n), copy)
-        files.append(os.path.join(copy, n))
+    files = copy_binlogs()
     for name, extra, second in (
             ("my-unk-dsn", {"schema_dsn": dsn()}, {"id": 2, "a": "y"}),
             ("my-unk", {}, {"@1": 2, "@2": "y"})):
