@@ -39,19 +39,9 @@ read -r _ js_id_out js_id_s js_id_r js_id_cpu <"$w/js_id.bench" || fail "js_benc
 read -r _ js_fm_out js_fm_s js_fm_r js_fm_cpu <"$w/js_fm.bench" || fail "js_bench printed nothing"
 
 js_spec() {   # js_spec NAME SLOT SCRIPTFILE
-    cat >"$w/$1.yaml" <<YAML
-metadata: {name: bench-$1}
-spec:
-  source:
-    type: postgres
-    config: {id: pg, dsn: "$SL_PG_DSN", slot: $2, publication: bench_pub,
-             tables: [public.bench], create_publication: false, create_slot: false,
-             snapshot: never}
-  processors:
-    - {type: javascript, id: js, file: "$3", limits: {cpu_ms: 2000, timeout_ms: 5000}}
-  sinks:
-    - {type: file, config: {id: f, path: $w/$1.jsonl}}
-YAML
+    spec "$1" "$2" "    - {type: file, config: {id: f, path: $w/$1.jsonl}}" \
+        "  processors:
+    - {type: javascript, id: js, file: \"$3\", limits: {cpu_ms: 2000, timeout_ms: 5000}}"
 }
 js_spec js_id sl_js_id "$w/identity.js"
 js_spec js_fm sl_js_fm "$w/filter_mutate.js"

@@ -10,19 +10,8 @@ echo "bench: starting the Kafka mock broker ..."
 sl_kafka_start || exit 1
 
 kafka_spec() {   # kafka_spec NAME SLOT EXACTLY_ONCE [BATCH-YAML]
-    cat >"$w/$1.yaml" <<YAML
-metadata: {name: bench-$1}
-spec:
-  source:
-    type: postgres
-    config: {id: pg, dsn: "$SL_PG_DSN", slot: $2, publication: bench_pub,
-             tables: [public.bench], create_publication: false, create_slot: false,
-             snapshot: never}
-  sinks:
-    - {type: kafka, config: {id: k, brokers: "$SL_KAFKA_BROKERS", topic: bench-$1,
-                             exactly_once: $3}}
-${4:-}
-YAML
+    spec "$1" "$2" "    - {type: kafka, config: {id: k, brokers: \"$SL_KAFKA_BROKERS\",
+                             topic: bench-$1, exactly_once: $3}}" "${4:-}"
 }
 
 # Records in a topic: the sum of its partitions' end offsets (the mock writes no

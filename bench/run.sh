@@ -177,7 +177,9 @@ run_reader ref ref "$bindir/pg_recvlogical" -d "$SL_PG_DSN" \
     -f /dev/null -F 1 --no-loop || exit 1
 read -r ref_s ref_rss <"$w/ref.res"
 
-spec() {   # spec NAME SLOT SINKYAML
+# The PostgreSQL bench pipelines (also used by kafka.sh and js.sh): the prepared slot and
+# publication, the given sinks, then optional further spec keys (batch, processors).
+spec() {   # spec NAME SLOT SINKYAML [MORE-YAML]
     cat >"$w/$1.yaml" <<YAML
 metadata: {name: bench-$1}
 spec:
@@ -188,6 +190,7 @@ spec:
              snapshot: never}
   sinks:
 $3
+${4:-}
 YAML
 }
 spec file sl_file "    - {type: file, config: {id: f, path: $w/events.jsonl}}"
