@@ -37,13 +37,17 @@ def read_text(path):
 
 
 def chaos(rng, start, log_dir, label, writer):
-    """Start sluice, then kill -9 and restart it at random moments for CHAOS_S seconds.
-    Returns the running sluice and a list of (delay, phase) per kill."""
+    """Start sluice, then kill -9 and restart it at random moments for CHAOS_S seconds
+    (6 to 10 kills), and on until the writer's DDL has run (the writer's pace depends on
+    the machine), within 3 * CHAOS_S. Returns the running sluice and a list of (delay,
+    phase) per kill."""
     kills = []
-    t_end = time.monotonic() + CHAOS_S
+    t0 = time.monotonic()
+    t_end, t_ddl = t0 + CHAOS_S, t0 + 3 * CHAOS_S
     n = 0
     s = start(os.path.join(log_dir, "run0.log"))
-    while time.monotonic() < t_end and len(kills) < 10 or len(kills) < 6:
+    while (time.monotonic() < t_end and len(kills) < 10 or len(kills) < 6 or
+           writer.ddl and time.monotonic() < t_ddl):
         # The first kill lands right after start; while the snapshot is not complete the
         # next ones land inside it (a few ms after it starts reading: it is quick here).
         snap_done = any("snapshot: complete" in read_text(os.path.join(log_dir, f))
