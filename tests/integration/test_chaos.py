@@ -23,7 +23,7 @@ import time
 
 import sltest
 from sltest import check, eq, wait_until, psql
-from slchaos import Keys, Table, Writer, kafka_values, verify, pg_rows, my, my_rows
+from slchaos import make_tables, Writer, kafka_values, verify, pg_rows, my, my_rows
 
 SEED = int(os.environ.get("SL_CHAOS_SEED") or random.SystemRandom().randrange(1, 1 << 30))
 CHAOS_S = float(os.environ.get("SL_CHAOS_SECONDS") or 30)
@@ -100,12 +100,7 @@ def test_postgres_kill9_chaos_loses_nothing():
          "insert into ch_b select g, -g, null from generate_series(1, 20000) g;"
          "insert into ch_c select g, 'k' || (g %% 7), g, 'c' from generate_series(1, 6000) g;"
          % slot)
-    tables = []
-    for name, pk, n in PG_TABLES:
-        t = Table(name, pk, n)
-        t.keys = Keys([(i,) if len(pk) == 1 else (i, "k%d" % (i % 7)) for i in range(1, n + 1)])
-        t.next = n
-        tables.append(t)
+    tables = make_tables(PG_TABLES)
     out = sltest.tmpdir("out")
     data = sltest.tmpdir("data")
     logs = sltest.tmpdir("logs")
@@ -161,12 +156,7 @@ def test_mariadb_kill9_chaos_with_ddl_loses_nothing():
        "insert into b select seq, -seq, null from seq_1_to_20000;"
        "insert into c select seq, concat('k', seq % 7), seq, 'c' from seq_1_to_6000;",
        db="chaos")
-    tables = []
-    for name, pk, n in MY_TABLES:
-        t = Table(name, pk, n)
-        t.keys = Keys([(i,) if len(pk) == 1 else (i, "k%d" % (i % 7)) for i in range(1, n + 1)])
-        t.next = n
-        tables.append(t)
+    tables = make_tables(MY_TABLES)
     by = {t.name: t for t in tables}
     out = sltest.tmpdir("out")
     data = sltest.tmpdir("data")

@@ -28,7 +28,7 @@ import time
 
 import sltest
 from sltest import check, eq, wait_until, psql
-from slchaos import Keys, Table, Writer, kafka_values, verify, pg_rows, my, my_rows
+from slchaos import make_tables, Writer, kafka_values, verify, pg_rows, my, my_rows
 from test_api import Server
 
 SEED = int(os.environ.get("SL_CHAOS_SEED") or random.SystemRandom().randrange(1, 1 << 30))
@@ -39,16 +39,6 @@ PG_TABLES = [("sc_a", ("id",), 6000), ("sc_b", ("id",), 3000), ("sc_c", ("k1", "
 MY_TABLES = [("a", ("id",), 6000), ("b", ("id",), 3000), ("c", ("k1", "k2"), 1500),
              ("tx", ("tag",), 0)]
 MY_DB = "schaos"
-
-
-def make_tables(defs):
-    tables = []
-    for name, pk, n in defs:
-        t = Table(name, pk, n)
-        t.keys = Keys([(i,) if len(pk) == 1 else (i, "k%d" % (i % 7)) for i in range(1, n + 1)])
-        t.next = n
-        tables.append(t)
-    return tables
 
 
 def drop_pg_slot(slot):
