@@ -598,8 +598,8 @@ static int sl_my_gtid_refused(sl_my_source_t *s, const char *msg)
     else
         sl_err(s->err, sizeof(s->err), "GTID gap: the server's binlog does not hold GTID "
                "state '%s' (the server is at '%s'; %s): the server %s. Check it; then "
-               "restart with a fresh data dir (new snapshot) or set start to a GTID state to "
-               "continue from", state, now, sl_buf_cstr(&fp),
+               "restart with a fresh data dir (the snapshot reads the tables again; or set "
+               "start to the GTID state to continue from)", state, now, sl_buf_cstr(&fp),
                kind == SL_MY_GTID_ERR_DIVERGED ? "has diverged from what sluice read"
                                                : "is behind what sluice delivered (a failover "
                                                  "to a replica that missed transactions?)");
@@ -609,6 +609,24 @@ out:
     free(state);
     free(server_msg);
     return rc;
+}
+
+/* The server refused to stream from our file/position (error 1236, msg): the binlog file
+ * was purged (or is another server's). Changes after the checkpoint are gone from this
+ * server, so the error says so and what to do. */
+static void sl_my_position_refused(sl_my_source_t *s, const char *msg)
+{
+    char *server_msg = sl_strdup(msg);
+    char oldest[256] = "";
+    if (s->meta) sl_my_scalar(s, s->meta, "SHOW BINARY LOGS", oldest, sizeof(oldest));
+    sl_err(s->err, sizeof(s->err), "cannot resume: binlog position %s:%llu is not on the "
+           "server (%s; its oldest binlog is '%s'): the binlogs after the checkpoint were "
+           "purged, or this is another server. Changes may be lost: restart with a fresh data "
+           "dir (the snapshot reads the tables again; or set start to the position to "
+           "continue from)",
+           s->recv_file ? s->recv_file : "", (unsigned long long)s->recv_pos, server_msg,
+           *oldest ? oldest : "unknown");
+    free(server_msg);
 }
 
 /* Where to start when there is neither a received position nor a checkpoint. */
@@ -817,9 +835,7 @@ static int sl_my_setup(sl_my_source_t *s)
             if (grc != SL_OK) return grc;
         }
         if (no == 1236)
-            sl_err(s->err, sizeof(s->err), "binlog position %s:%llu is not on the server "
-                   "(purged?): %s; restart with a fresh data dir and start: earliest, or "
-                   "take a snapshot", fname, (unsigned long long)s->recv_pos, e);
+            sl_my_position_refused(s, e);
         else
             sl_err(s->err, sizeof(s->err), "binlog dump failed: %s (the user needs "
                    "REPLICATION SLAVE)", e);
@@ -870,6 +886,8 @@ static int sl_my_stream(sl_my_source_t *s)
                     return grc;
                 }
             }
+            if (no == 1236 && !s->conn_gtid)
+                sl_my_position_refused(s, mysql_error(s->mysql));
             if (no == 1236 || no == 1941 || no == 1942 || no == 1945 || no == 1227 ||
                 no == 1045) {
                 /* purged position, unparsable or impossible GTID state: retrying cannot

@@ -862,5 +862,46 @@ def test_errors_are_clear():
           v.log())
 
 
+def test_purged_binlogs_are_a_clear_error():
+    """Binlogs purged past the checkpoint: changes are lost, so sluice stops with an error
+    that says so and what to do, whether it resumes by GTID or (an old checkpoint) by
+    file/position, and reads nothing from wherever the server would start instead.
+    Runs last in this file: it purges the server's older binlogs."""
+    fresh_db("mypurge")
+    my("create table t (id int primary key)", db="mypurge")
+    name = "my-purge"
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec(name, ["mypurge.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("insert into t values (1)", db="mypurge")
+    wait_events(out, "mypurge", "t", 1)
+    eq(s.stop(), 0)
+    good = _read_ckpt(data, name)
+    eq(good["position"].get("gtid_complete"), True, "checkpoint %r" % good["position"])
+    my("insert into t values (2)", db="mypurge")        # lost with the purged binlog
+    my("flush binary logs")
+    newest = my("show binary logs").splitlines()[-1].split("\t")[0]
+
+    def purged():
+        # the server keeps a file until its binlog checkpoint (InnoDB's flush) has moved on
+        my("purge binary logs to '%s'" % newest)
+        return good["position"]["file"] not in my("show binary logs")
+    wait_until(purged, 20, what="binlog %s purged" % good["position"]["file"])
+    old = json.loads(json.dumps(good))
+    del old["position"]["gtid_complete"]                # an old checkpoint: by file/pos
+    for label, doc in (("by GTID", good), ("by file/pos", old)):
+        _write_ckpt(data, name, doc)
+        s = sltest.start_sluice(path, data_dir=data)
+        eq(s.wait(20), 1, "%s: exit status" % label)
+        log = s.log()
+        check("purged" in log and "fresh data dir" in log and good["position"]["file"] in log,
+              "%s: %s" % (label, log))
+        print("    %s: %s" % (label, [l for l in log.splitlines() if "failed:" in l][-1:]))
+        eq(_read_ckpt(data, name), doc, "%s: the checkpoint is left as it was" % label)
+    eq([e["after"]["id"] for e in events(out, "mypurge", "t")], [1],
+       "nothing read from another position")
+
+
 if __name__ == "__main__":
     sltest.main()
