@@ -376,6 +376,41 @@ static void sl_pg_ack(void *src, const sl_pos_t *pos)
 
 /* ---- setup ----------------------------------------------------------------------- */
 
+/* A partitioned table's changes are published under its own name only when the
+ * publication has publish_via_partition_root (PostgreSQL 13+); otherwise they arrive as
+ * its partitions, which `tables` does not name, and would be dropped. An existing
+ * publication without it is an error for every partitioned table named in `tables`. */
+static int sl_pg_check_partitioned(sl_pg_source_t *s)
+{
+    const char *params[] = {s->conf->publication};
+    PGresult *res = sl_pg_query(s, s->sql, "SELECT pubviaroot FROM pg_publication WHERE "
+                                "pubname = $1", 1, params);
+    if (!res) return SL_AGAIN;
+    bool viaroot = PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (viaroot) return SL_OK;
+    for (size_t i = 0; i < s->ntables; i++) {
+        if (!strcmp(s->tname[i], "*")) continue;
+        const char *p2[] = {s->tschema[i], s->tname[i]};
+        res = sl_pg_query(s, s->sql, "SELECT 1 FROM pg_class c JOIN pg_namespace n ON "
+                          "n.oid = c.relnamespace WHERE c.relkind = 'p' AND n.nspname = $1 "
+                          "AND c.relname = $2", 2, p2);
+        if (!res) return SL_AGAIN;
+        bool partitioned = PQntuples(res) > 0;
+        PQclear(res);
+        if (partitioned) {
+            sl_err(s->err, sizeof(s->err), "spec.source.config.tables[%zu]: %s.%s is a "
+                   "partitioned table and publication \"%s\" does not have "
+                   "publish_via_partition_root, so its changes would arrive as its "
+                   "partitions and be dropped; run ALTER PUBLICATION %s SET "
+                   "(publish_via_partition_root = true), or name the partitions in tables",
+                   i, s->tschema[i], s->tname[i], s->conf->publication, s->conf->publication);
+            return SL_ERR;
+        }
+    }
+    return SL_OK;
+}
+
 static int sl_pg_ensure_publication(sl_pg_source_t *s)
 {
     const char *params[] = {s->conf->publication};
@@ -384,7 +419,7 @@ static int sl_pg_ensure_publication(sl_pg_source_t *s)
     if (!res) return SL_AGAIN;
     bool exists = PQntuples(res) > 0;
     PQclear(res);
-    if (exists) return SL_OK;
+    if (exists) return PQserverVersion(s->sql) >= 130000 ? sl_pg_check_partitioned(s) : SL_OK;
     if (!s->conf->create_publication) {
         sl_err(s->err, sizeof(s->err),
                "publication \"%s\" does not exist and create_publication is false; create it "
@@ -418,6 +453,9 @@ static int sl_pg_ensure_publication(sl_pg_source_t *s)
             first = false;
         }
     }
+    /* partitioned tables publish under their own name, as `tables` names them */
+    if (PQserverVersion(s->sql) >= 130000)
+        sl_buf_puts(&q, " WITH (publish_via_partition_root = true)");
     res = sl_pg_query(s, s->sql, sl_buf_cstr(&q), 0, NULL);
     if (!res) {
         char e[SL_ERRSTR_SIZE];

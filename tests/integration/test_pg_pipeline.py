@@ -456,6 +456,54 @@ def test_sharding_assigns_stable_shards_in_stream_names():
     drop_slot("it_shard")
 
 
+def test_partitioned_table_snapshot_and_stream_under_its_own_name():
+    """A partitioned table named in `tables`: sluice creates the publication with
+    publish_via_partition_root, so the snapshot reads it and its changes (also a row moving
+    between partitions: d + c) arrive under its own name; rebuilt from the events it equals
+    the table. An existing publication without that option is an error naming the table."""
+    psql("drop table if exists it_part cascade;"
+         "create table it_part (id int, region text, v text, primary key (id, region))"
+         " partition by list (region);"
+         "create table it_part_eu partition of it_part for values in ('eu');"
+         "create table it_part_us partition of it_part for values in ('us');"
+         "insert into it_part select g, case when g % 2 = 0 then 'eu' else 'us' end, 's' || g"
+         " from generate_series(1, 40) g")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec_for("it-part", ["public.it_part"], out,
+                                     snapshot={"mode": "initial", "chunk_size": 7}))
+    s.wait_log("streaming from slot")
+    eq(psql("select pubviaroot from pg_publication where pubname = 'it_part_pub'"), "t")
+    psql("insert into it_part values (41, 'eu', 'new'), (42, 'us', 'new');"
+         "update it_part set v = 'upd' where id in (1, 2);"
+         "update it_part set region = 'eu' where id = 3;"     # moves to the other partition
+         "delete from it_part where id in (4, 5)")
+    evs = wait_events(out, "it_part", 40 + 2 + 2 + 2 + 2)
+    check(not os.path.exists(os.path.join(out, "it_part_eu.jsonl")), "no partition names")
+    eq(sorted({e["source"]["table"] for e in evs}), ["it_part"])
+    eq(sum(1 for e in evs if e["op"] == "r"), 40, "snapshot rows")
+    eq([(e["op"], (e["before"] or e["after"])["region"]) for e in evs
+        if (e["before"] or e["after"])["id"] == 3 and e["op"] != "r"], [("d", "us"), ("c", "eu")])
+    state = {}
+    for e in evs:
+        if e["op"] == "d":
+            state.pop((e["before"]["id"], e["before"]["region"]))
+        else:
+            state[(e["after"]["id"], e["after"]["region"])] = e["after"]
+    want = {(r["id"], r["region"]): r for r in
+            (json.loads(l) for l in psql("select row_to_json(x) from it_part x").split("\n"))}
+    eq(state, want, "it_part rebuilt from its events")
+    s.stop()
+    drop_slot("it_part")
+
+    psql("drop publication if exists it_part2_pub; create publication it_part2_pub for table "
+         "it_part")
+    s = sltest.start_sluice(spec_for("it-part2", ["public.it_part"], sltest.tmpdir("out")))
+    eq(s.wait(20), 1, "exit status")
+    check("spec.source.config.tables[0]: public.it_part is a partitioned table" in s.log()
+          and "publish_via_partition_root = true" in s.log(), s.log())
+    psql("drop publication it_part2_pub")
+
+
 # ---- bad input -----------------------------------------------------------------------
 
 def test_invalid_spec_exits_2_naming_the_field():
