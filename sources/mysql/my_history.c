@@ -406,14 +406,6 @@ void sl_my_hist_free(sl_my_source_t *s)
  * Reading schemas from the server
  * ==================================================================================== */
 
-/* Column names in a MariaDB CHECK clause json_valid(`col`) mark JSON columns. */
-static bool sl_my_hist_json_check(const char *checks, const char *col)
-{
-    char pat[300];
-    snprintf(pat, sizeof(pat), "json_valid(`%s`)", col);
-    return checks && strcasestr(checks, pat) != NULL;
-}
-
 /* Rows of a query as one string per row joined by '\n' (first column); NULL on error. */
 static char *sl_my_hist_col0(MYSQL *m, const char *q)
 {
@@ -502,7 +494,7 @@ static sl_my_tab_t *sl_my_hist_read_is(sl_my_source_t *s, MYSQL *m, const char *
     sl_my_hist_lit(m, &q, name);
     char *checks = sl_my_hist_col0(m, sl_buf_cstr(&q));
     for (uint32_t i = 0; i < t->ncols; i++)
-        if (sl_my_hist_json_check(checks, t->cols[i].name)) t->cols[i].is_json = true;
+        if (sl_my_json_check(checks, t->cols[i].name)) t->cols[i].is_json = true;
     free(checks);
     sl_buf_reset(&q);
     sl_buf_printf(&q, "SELECT TABLE_COLLATION FROM information_schema.TABLES%s", w.data);

@@ -61,6 +61,7 @@ typedef struct sl_mysnap_col {
 
 typedef struct sl_mysnap_table {
     char            *db, *name, *qname;
+    char            *select;      /* SELECT every column by name FROM the table */
     sl_mysnap_col_t *cols;
     size_t           ncols;
     int             *pk;          /* column indexes in key order */
@@ -247,14 +248,25 @@ static int sl_mysnap_tables(sl_mysnap_t *sn)
         t->ncols = res ? (size_t)mysql_num_rows(res) : 0;
         t->cols = sl_calloc(t->ncols + 1, sizeof(*t->cols));
         for (size_t c = 0; c < t->ncols && (row = mysql_fetch_row(res)); c++) {
-            char pat[300];
-            snprintf(pat, sizeof(pat), "json_valid(`%s`)", row[0]);
             t->cols[c].name = sl_strdup(row[0]);
             t->cols[c].kind = sl_myk_of(row[1], row[2],
-                                        checks.len && strcasestr(checks.data, pat));
+                                        sl_my_json_check(sl_buf_cstr(&checks), row[0]));
         }
         if (res) mysql_free_result(res);
         sl_buf_free(&checks);
+        /* every column by name: SELECT * leaves out INVISIBLE ones (MariaDB 10.3+, MySQL
+         * 8.0.23+), which the binlog's rows hold */
+        sl_buf_t sel = SL_BUF_INIT;
+        sl_buf_puts(&sel, "SELECT ");
+        for (size_t c = 0; c < t->ncols; c++) {
+            if (c) sl_buf_puts(&sel, ", ");
+            sl_my_ident(&sel, t->cols[c].name);
+        }
+        sl_buf_puts(&sel, " FROM ");
+        sl_my_ident(&sel, t->db);
+        sl_buf_putc(&sel, '.');
+        sl_my_ident(&sel, t->name);
+        t->select = sl_buf_steal(&sel);
         snprintf(q, sizeof(q), "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
                  "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' AND CONSTRAINT_NAME = "
                  "'PRIMARY' ORDER BY ORDINAL_POSITION", edb, etb);
@@ -611,7 +623,7 @@ static int sl_mysnap_send(sl_mysnap_t *sn, sl_mysnap_worker_t *w)
     sl_my_source_t *s = sn->s;
     sl_mysnap_table_t *t = w->t;
     sl_buf_t q = SL_BUF_INIT;
-    sl_buf_printf(&q, "SELECT * FROM `%s`.`%s`", t->db, t->name);
+    sl_buf_puts(&q, t->select);
     bool where = false;
     if (t->npk && t->have_last) {
         /* k1 > v1 OR (k1 = v1 AND k2 > v2) OR ... */
@@ -619,9 +631,12 @@ static int sl_mysnap_send(sl_mysnap_t *sn, sl_mysnap_worker_t *w)
         for (size_t k = 0; k < t->npk; k++) {
             if (k) sl_buf_puts(&q, " OR ");
             sl_buf_putc(&q, '(');
-            for (size_t e = 0; e < k; e++)
-                sl_buf_printf(&q, "`%s` = '%s' AND ", t->cols[t->pk[e]].name, t->last[e]);
-            sl_buf_printf(&q, "`%s` > '%s')", t->cols[t->pk[k]].name, t->last[k]);
+            for (size_t e = 0; e < k; e++) {
+                sl_my_ident(&q, t->cols[t->pk[e]].name);
+                sl_buf_printf(&q, " = '%s' AND ", t->last[e]);
+            }
+            sl_my_ident(&q, t->cols[t->pk[k]].name);
+            sl_buf_printf(&q, " > '%s')", t->last[k]);
         }
         sl_buf_putc(&q, ')');
         where = true;
@@ -629,8 +644,10 @@ static int sl_mysnap_send(sl_mysnap_t *sn, sl_mysnap_worker_t *w)
     if (t->where) sl_buf_printf(&q, " %s (%s)", where ? "AND" : "WHERE", t->where);
     if (t->npk) {
         sl_buf_puts(&q, " ORDER BY ");
-        for (size_t k = 0; k < t->npk; k++)
-            sl_buf_printf(&q, "%s`%s`", k ? ", " : "", t->cols[t->pk[k]].name);
+        for (size_t k = 0; k < t->npk; k++) {
+            if (k) sl_buf_puts(&q, ", ");
+            sl_my_ident(&q, t->cols[t->pk[k]].name);
+        }
         /* one row more than a chunk: tells whether another chunk follows */
         sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size + 1);
     }
@@ -657,6 +674,13 @@ static int sl_mysnap_recv(sl_mysnap_t *sn, sl_mysnap_worker_t *w, bool *stopped)
         !(res = t->npk ? mysql_store_result(w->c) : mysql_use_result(w->c))) {
         sl_err(s->err, sizeof(s->err), "snapshot of %s: %s", t->qname, mysql_error(w->c));
         return sl_mysnap_rc(w->c);
+    }
+    if (mysql_num_fields(res) != t->ncols) {
+        /* the query names every column of t->cols; anything else is a server surprise */
+        sl_err(s->err, sizeof(s->err), "snapshot of %s: the server returned %u columns, "
+               "information_schema lists %zu", t->qname, mysql_num_fields(res), t->ncols);
+        mysql_free_result(res);
+        return SL_ERR;
     }
     /* The snapshot's final chunk: this table ends with it (known once the extra row is
      * seen or missing) and no other table is pending. */
@@ -851,6 +875,7 @@ out:
         free(t->db);
         free(t->name);
         free(t->qname);
+        free(t->select);
     }
     free(sn.t);
     free(sn.file);

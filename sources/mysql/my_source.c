@@ -212,6 +212,28 @@ void sl_my_set_str(char **dst, const char *s, size_t n)
     *dst = sl_strndup(s, n);
 }
 
+void sl_my_ident(sl_buf_t *out, const char *name)
+{
+    sl_buf_putc(out, '`');
+    for (const char *c = name; *c; c++) {
+        if (*c == '`') sl_buf_putc(out, '`');
+        sl_buf_putc(out, *c);
+    }
+    sl_buf_putc(out, '`');
+}
+
+bool sl_my_json_check(const char *checks, const char *col)
+{
+    if (!checks || !*checks) return false;
+    sl_buf_t pat = SL_BUF_INIT;
+    sl_buf_puts(&pat, "json_valid(");
+    sl_my_ident(&pat, col);
+    sl_buf_putc(&pat, ')');
+    bool found = strcasestr(checks, sl_buf_cstr(&pat)) != NULL;
+    sl_buf_free(&pat);
+    return found;
+}
+
 /* ---- GTID state ------------------------------------------------------------------ */
 
 /* MariaDB: keep the last GTID per replication domain ("d-s-n" joined by ','). */

@@ -97,6 +97,10 @@ typedef struct sl_my_source {
 MYSQL *sl_my_connect(sl_my_source_t *s, const sl_my_dsn_t *d);
 bool sl_my_table_wanted(const sl_my_source_t *s, const char *db, const char *table);
 void sl_my_set_str(char **dst, const char *str, size_t n);
+/* Append name as a quoted identifier: `name`, a backtick in it doubled. */
+void sl_my_ident(sl_buf_t *out, const char *name);
+/* Whether MariaDB CHECK clauses (concatenated) hold json_valid(`col`): a JSON column. */
+bool sl_my_json_check(const char *checks, const char *col);
 /* Run the statement that reports the server's binlog file and position: SHOW MASTER
  * STATUS, or SHOW BINARY LOG STATUS where that is the only one (MySQL 8.4+). As
  * mysql_query(): 0 on success, with a result to store. */

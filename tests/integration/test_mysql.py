@@ -833,6 +833,34 @@ def test_snapshot_rows_map_types_like_streamed_rows():
     s.stop()
 
 
+def test_snapshot_reads_invisible_and_generated_columns_and_odd_names_like_the_stream():
+    """Snapshot rows hold every column the binlog's rows hold, by name: INVISIBLE columns
+    (SELECT * leaves them out and shifted the values), VIRTUAL and PERSISTENT ones; names
+    with a backtick, a space and non-ASCII in the table, the key and a column, and key
+    values with quotes and backslashes, read in chunks of 2 (keyset on the odd key)."""
+    fresh_db("myodd")
+    my("create table `odd ``t`` ü` (`k``ey` varchar(20) primary key, a int,"
+       " b int as (a * 2) virtual, c int as (a + 1) persistent, d int invisible default 7,"
+       " `e e` varchar(5) default 'x')", db="myodd")
+    keys = ["a'b", "c\\\\d", "e`f", "g\"h", "i", "j k"]
+    my("insert into `odd ``t`` ü` (`k``ey`, a) values %s" % ", ".join(
+        "('%s', %d)" % (k.replace("'", "''"), i) for i, k in enumerate(keys)), db="myodd")
+    my("update `odd ``t`` ü` set d = 9 where a = 1", db="myodd")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-odd", ["myodd.odd `t` ü"], out,
+                                 snapshot={"mode": "initial", "chunk_size": 2}))
+    s.wait_log("streaming binlog", timeout=30)
+    my("insert into `odd ``t`` ü` (`k``ey`, a, d) values ('z', 10, 5)", db="myodd")
+    evs = wait_events(out, "myodd", "odd `t` ü", len(keys) + 1)
+    eq([e["op"] for e in evs], ["r"] * len(keys) + ["c"])
+    want = [{"k`ey": k.replace("\\\\", "\\"), "a": i, "b": 2 * i, "c": i + 1,
+             "d": 9 if i == 1 else 7, "e e": "x"} for i, k in enumerate(keys)]
+    eq(sorted((e["after"] for e in evs[:-1]), key=lambda r: r["a"]), want, "snapshot rows")
+    eq(evs[-1]["after"], {"k`ey": "z", "a": 10, "b": 20, "c": 11, "d": 5, "e e": "x"},
+       "streamed row")
+    s.stop()
+
+
 def test_errors_are_clear():
     out = sltest.tmpdir("out")
     bad = spec("my-baddsn", ["x.t"], out)
