@@ -38,6 +38,7 @@
 
 typedef struct sl_snap_table {
     char            *schema, *name, *qname;   /* qname: "schema.table" */
+    char            *select;                  /* SELECT <published columns> FROM it */
     char           **pk;                      /* key column names, in key order */
     size_t           npk;
     int             *pk_col;                  /* their column index in the result */
@@ -76,6 +77,7 @@ static void sl_snap_table_free(sl_snap_table_t *t)
     free(t->schema);
     free(t->name);
     free(t->qname);
+    free(t->select);
     for (size_t i = 0; i < t->npk; i++) {
         free(t->pk[i]);
         if (t->last_key) free(t->last_key[i]);
@@ -130,6 +132,61 @@ static void sl_snap_apply_resume(sl_snap_t *sn, json_t *resume)
 
 /* ---- setup ----------------------------------------------------------------------- */
 
+/* t->select: the columns the stream's rows hold, in their order, so snapshot rows have
+ * the same fields. pgoutput leaves out generated columns (before PostgreSQL 18's
+ * publish_generated_columns) and columns outside a publication's column list (15+,
+ * pg_publication_tables.attnames). SELECT * would add them to snapshot rows only. */
+static int sl_snap_columns(sl_snap_t *sn, sl_snap_table_t *t)
+{
+    sl_pg_source_t *s = sn->s;
+    int ver = PQserverVersion(s->sql);
+    char *qs = PQescapeIdentifier(s->sql, t->schema, strlen(t->schema));
+    char *qt = PQescapeIdentifier(s->sql, t->name, strlen(t->name));
+    sl_buf_t from = SL_BUF_INIT;
+    sl_buf_printf(&from, "%s.%s", qs, qt);
+    PQfreemem(qs);
+    PQfreemem(qt);
+    /* 18+: attnames holds the generated columns the publication sends; 15-17 list them
+     * although pgoutput never sends them */
+    const char *params[] = {sl_buf_cstr(&from), s->conf->publication, t->schema, t->name,
+                            ver >= 180000 ? "true" : "false"};
+    PGresult *res;
+    if (ver >= 150000)
+        res = sl_pg_query(s, s->sql,
+                          "SELECT a.attname::text FROM pg_attribute a, pg_publication_tables pt "
+                          "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT "
+                          "a.attisdropped AND pt.pubname = $2 AND pt.schemaname = $3 AND "
+                          "pt.tablename = $4 AND (pt.attnames IS NULL OR a.attname = "
+                          "ANY(pt.attnames)) AND (a.attgenerated = '' OR $5) "
+                          "ORDER BY a.attnum", 5, params);
+    else
+        res = sl_pg_query(s, s->sql, ver >= 120000 ?
+                          "SELECT attname::text FROM pg_attribute WHERE attrelid = "
+                          "$1::regclass AND attnum > 0 AND NOT attisdropped AND "
+                          "attgenerated = '' ORDER BY attnum" :
+                          "SELECT attname::text FROM pg_attribute WHERE attrelid = "
+                          "$1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                          1, params);
+    if (!res) {
+        sl_buf_free(&from);
+        return SL_AGAIN;
+    }
+    sl_buf_t q = SL_BUF_INIT;
+    sl_buf_puts(&q, "SELECT ");
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *col = PQgetvalue(res, r, 0);
+        char *qc = PQescapeIdentifier(s->sql, col, strlen(col));
+        sl_buf_printf(&q, "%s%s", r ? ", " : "", qc);
+        PQfreemem(qc);
+    }
+    if (!PQntuples(res)) sl_buf_puts(&q, "*");    /* a table without columns */
+    PQclear(res);
+    sl_buf_printf(&q, " FROM %s", sl_buf_cstr(&from));
+    sl_buf_free(&from);
+    t->select = sl_buf_steal(&q);
+    return SL_OK;
+}
+
 static int sl_snap_tables(sl_snap_t *sn)
 {
     sl_pg_source_t *s = sn->s;
@@ -178,6 +235,7 @@ static int sl_snap_tables(sl_snap_t *sn)
         t->pk_col = sl_calloc(t->npk + 1, sizeof(int));
         for (size_t k = 0; k < t->npk; k++) t->pk[k] = sl_strdup(PQgetvalue(res, (int)k, 0));
         PQclear(res);
+        if (sl_snap_columns(sn, t) != SL_OK) return SL_AGAIN;
     }
     return SL_OK;
 }
@@ -252,22 +310,18 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
     sl_pg_source_t *s = sn->s;
     sl_snap_table_t *t = w->t;
     PGconn *c = w->conn;
-    char *qs = PQescapeIdentifier(c, t->schema, strlen(t->schema));
-    char *qt = PQescapeIdentifier(c, t->name, strlen(t->name));
     sl_buf_t q = SL_BUF_INIT;
     const char **params = NULL;
     int nparams = 0;
     if (!t->npk) {
         /* No key: one ordered scan through a cursor, chunk_size rows per FETCH. */
         if (!t->cursor_open) {
-            sl_buf_printf(&q, "DECLARE sl_snap_%zu NO SCROLL CURSOR FOR SELECT * FROM %s.%s",
-                          (size_t)(t - sn->tables), qs, qt);
+            sl_buf_printf(&q, "DECLARE sl_snap_%zu NO SCROLL CURSOR FOR %s",
+                          (size_t)(t - sn->tables), t->select);
             if (t->where) sl_buf_printf(&q, " WHERE (%s)", t->where);
             PGresult *res = sl_pg_query(s, c, sl_buf_cstr(&q), 0, NULL);
             sl_buf_reset(&q);
             if (!res) {
-                PQfreemem(qs);
-                PQfreemem(qt);
                 sl_buf_free(&q);
                 return SL_AGAIN;
             }
@@ -277,7 +331,7 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
         sl_buf_printf(&q, "FETCH %lld FROM sl_snap_%zu",
                       (long long)s->conf->snapshot.chunk_size + 1, (size_t)(t - sn->tables));
     } else {
-        sl_buf_printf(&q, "SELECT * FROM %s.%s", qs, qt);
+        sl_buf_puts(&q, t->select);
         bool where = false;
         if (t->have_key) {
             sl_buf_puts(&q, " WHERE (");
@@ -304,8 +358,6 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
          * snapshot's last row is known when it is emitted */
         sl_buf_printf(&q, " LIMIT %lld", (long long)s->conf->snapshot.chunk_size + 1);
     }
-    PQfreemem(qs);
-    PQfreemem(qt);
     int ok = PQsendQueryParams(c, sl_buf_cstr(&q), nparams, NULL, params, NULL, NULL, 0);
     sl_buf_free(&q);
     if (!ok) {

@@ -239,6 +239,53 @@ def test_snapshot_rows_map_types_like_streamed_rows():
     drop_slot("sn_types")
 
 
+def test_snapshot_rows_have_the_columns_streamed_rows_have():
+    """pgoutput sends neither generated columns (PostgreSQL < 18) nor columns outside a
+    publication's column list, and never dropped ones: snapshot rows leave them out too,
+    in column order. Odd names (quotes, a space, non-ASCII) in the table and the two-column
+    key are read in chunks of 2."""
+    tq = '"sn odd ""t"" ü"'
+    psql("drop table if exists %s;"
+         "create table %s (\"k\"\"ey\" text, n int, a int, gone int, b text,"
+         " g int generated always as (a * 2) stored, primary key (\"k\"\"ey\", n));"
+         "alter table %s drop column gone;"
+         "insert into %s (\"k\"\"ey\", n, a, b)"
+         " select 'k''' || (i %% 3), i, i, 'b' || i from generate_series(1, 7) i;"
+         % (tq, tq, tq, tq))
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("sn-cols", ['public.sn odd "t" ü'], out,
+                                 {"mode": "initial", "chunk_size": 2}))
+    s.wait_log("streaming from slot", timeout=30)
+    psql("insert into %s (\"k\"\"ey\", n, a, b) values ('z', 1, 100, 'bz')" % tq)
+    evs = wait_until(lambda: (lambda e: e if len(e) >= 8 else None)(events(out, 'sn odd "t" ü')),
+                     15, what="8 events")
+    eq([e["op"] for e in evs], ["r"] * 7 + ["c"])
+    eq([list(e["after"]) for e in evs], [['k"ey', "n", "a", "b"]] * 8, "columns, in order")
+    eq(sorted(e["after"]["n"] for e in evs[:7]), list(range(1, 8)))
+    eq(sorted({e["after"]['k"ey'] for e in evs[:7]}), ["k'0", "k'1", "k'2"])
+    s.stop()
+    drop_slot("sn_cols")
+
+    # a publication with a column list (PostgreSQL 15+), made by the user
+    psql("drop publication if exists sn_collist_pub;"
+         "drop table if exists sn_cl; create table sn_cl (id int primary key, a int, secret text);"
+         "insert into sn_cl values (1, 1, 'x'), (2, 2, 'y');"
+         "create publication sn_collist_pub for table sn_cl (id, a)")
+    out = sltest.tmpdir("out")
+    sp = spec("sn-collist", ["public.sn_cl"], out, "initial")
+    sp["spec"]["source"]["config"]["create_publication"] = False
+    s = sltest.start_sluice(sp)
+    s.wait_log("streaming from slot", timeout=30)
+    psql("insert into sn_cl values (3, 3, 'z')")
+    evs = wait_until(lambda: (lambda e: e if len(e) >= 3 else None)(events(out, "sn_cl")),
+                     15, what="3 events")
+    eq([(e["op"], e["after"]) for e in evs], [("r", {"id": 1, "a": 1}), ("r", {"id": 2, "a": 2}),
+                                               ("c", {"id": 3, "a": 3})])
+    s.stop()
+    drop_slot("sn_collist")
+    psql("drop publication sn_collist_pub")
+
+
 def test_last_mark_when_rows_are_an_exact_multiple_of_the_chunk():
     make_table("sn_x", 1000)
     out = sltest.tmpdir("out")
