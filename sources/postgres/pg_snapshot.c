@@ -44,7 +44,7 @@ typedef struct sl_snap_table {
     int             *pk_col;                  /* their column index in the result */
     char           **last_key;                /* text values of the last row read */
     bool             have_key;
-    const char      *where;
+    char            *where;                   /* snapshot.where AND the row filter */
     uint64_t         rows;
     bool             done;
     bool             cursor_open;
@@ -78,6 +78,7 @@ static void sl_snap_table_free(sl_snap_table_t *t)
     free(t->name);
     free(t->qname);
     free(t->select);
+    free(t->where);
     for (size_t i = 0; i < t->npk; i++) {
         free(t->pk[i]);
         if (t->last_key) free(t->last_key[i]);
@@ -191,8 +192,12 @@ static int sl_snap_tables(sl_snap_t *sn)
 {
     sl_pg_source_t *s = sn->s;
     const char *params[] = {s->conf->publication};
-    PGresult *res = sl_pg_query(s, s->sql,
-                                "SELECT schemaname::text, tablename::text FROM "
+    /* a publication's row filter (15+) holds back the stream's rows the snapshot must
+     * leave out too */
+    PGresult *res = sl_pg_query(s, s->sql, PQserverVersion(s->sql) >= 150000 ?
+                                "SELECT schemaname::text, tablename::text, rowfilter FROM "
+                                "pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2" :
+                                "SELECT schemaname::text, tablename::text, NULL FROM "
                                 "pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2",
                                 1, params);
     if (!res) return SL_AGAIN;
@@ -206,9 +211,18 @@ static int sl_snap_tables(sl_snap_t *sn)
         sl_buf_t q = SL_BUF_INIT;
         sl_buf_printf(&q, "%s.%s", nsp, rel);
         t->qname = sl_buf_steal(&q);
+        const char *where = NULL;
         for (size_t w = 0; w < s->conf->snapshot.where.n; w++)
             if (!strcmp(s->conf->snapshot.where.k[w], t->qname))
-                t->where = s->conf->snapshot.where.v[w];
+                where = s->conf->snapshot.where.v[w];
+        bool rowfilter = !PQgetisnull(res, r, 2);
+        if (where || rowfilter) {
+            sl_buf_printf(&q, "%s%s%s%s%s", where ? "(" : "", where ? where : "",
+                          where ? ")" : "", where && rowfilter ? " AND " : "",
+                          rowfilter ? "(" : "");
+            if (rowfilter) sl_buf_printf(&q, "%s)", PQgetvalue(res, r, 2));
+            t->where = sl_buf_steal(&q);
+        }
     }
     PQclear(res);
 
@@ -318,7 +332,7 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
         if (!t->cursor_open) {
             sl_buf_printf(&q, "DECLARE sl_snap_%zu NO SCROLL CURSOR FOR %s",
                           (size_t)(t - sn->tables), t->select);
-            if (t->where) sl_buf_printf(&q, " WHERE (%s)", t->where);
+            if (t->where) sl_buf_printf(&q, " WHERE %s", t->where);
             PGresult *res = sl_pg_query(s, c, sl_buf_cstr(&q), 0, NULL);
             sl_buf_reset(&q);
             if (!res) {
@@ -347,7 +361,7 @@ static int sl_snap_send(sl_snap_t *sn, sl_snap_worker_t *w)
             params = (const char **)t->last_key;
             nparams = (int)t->npk;
         }
-        if (t->where) sl_buf_printf(&q, " %s (%s)", where ? "AND" : "WHERE", t->where);
+        if (t->where) sl_buf_printf(&q, " %s %s", where ? "AND" : "WHERE", t->where);
         sl_buf_puts(&q, " ORDER BY ");
         for (size_t k = 0; k < t->npk; k++) {
             char *qk = PQescapeIdentifier(c, t->pk[k], strlen(t->pk[k]));
