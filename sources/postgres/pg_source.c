@@ -411,6 +411,32 @@ static int sl_pg_check_partitioned(sl_pg_source_t *s)
     return SL_OK;
 }
 
+/* PostgreSQL refuses UPDATE and DELETE on a table in a publication that has no replica
+ * identity (no primary key with REPLICA IDENTITY DEFAULT, or NOTHING): the application's
+ * writes fail, not sluice. Say so for every such table in the publication. */
+static void sl_pg_warn_identity(sl_pg_source_t *s)
+{
+    const char *params[] = {s->conf->publication};
+    PGresult *res = sl_pg_query(s, s->sql,
+                                "SELECT pt.schemaname::text, pt.tablename::text FROM "
+                                "pg_publication_tables pt JOIN pg_namespace n ON n.nspname = "
+                                "pt.schemaname JOIN pg_class c ON c.relnamespace = n.oid AND "
+                                "c.relname = pt.tablename WHERE pt.pubname = $1 AND "
+                                "(c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS "
+                                "(SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND "
+                                "i.indisprimary))) ORDER BY 1, 2", 1, params);
+    if (!res) return;   /* only a warning */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *nsp = PQgetvalue(res, r, 0), *rel = PQgetvalue(res, r, 1);
+        if (!sl_pg_table_wanted(s, nsp, rel)) continue;
+        sl_warn("table %s.%s has no replica identity (no primary key, or REPLICA IDENTITY "
+                "NOTHING): while it is in publication %s, PostgreSQL rejects UPDATE and "
+                "DELETE on it; run ALTER TABLE %s.%s REPLICA IDENTITY FULL (or add a primary "
+                "key)", nsp, rel, s->conf->publication, nsp, rel);
+    }
+    PQclear(res);
+}
+
 static int sl_pg_ensure_publication(sl_pg_source_t *s)
 {
     const char *params[] = {s->conf->publication};
@@ -632,6 +658,7 @@ static int sl_pg_setup(sl_pg_source_t *s)
 
     int rc = sl_pg_ensure_publication(s);
     if (rc != SL_OK) return rc;
+    if (!s->ever_connected) sl_pg_warn_identity(s);
     uint64_t start = 0;
     rc = sl_pg_ensure_slot(s, &start);
     if (rc != SL_OK) return rc;

@@ -310,6 +310,10 @@ def test_snapshot_where_filter_and_keyless_table():
                                  {"mode": "initial_only", "chunk_size": 1000,
                                   "where": {"public.sn_w": "id % 10 = 0"}}))
     eq(s.wait(30), 0)
+    # the application's UPDATE / DELETE on a keyless published table fail: sluice says so
+    check("table public.sn_nokey has no replica identity" in s.log()
+          and "REPLICA IDENTITY FULL" in s.log() and "table public.sn_w has" not in s.log(),
+          s.log())
     eq(sorted(e["after"]["v"] for e in events(out, "sn_nokey")), list(range(1, 2501)))
     eq(sorted(e["after"]["id"] for e in events(out, "sn_w")), list(range(10, 1001, 10)))
     drop_slot("sn_where")
