@@ -316,6 +316,10 @@ typedef struct sl_binlog_row {
     const sl_binlog_cell_t *after;
 } sl_binlog_row_t;
 
+/* MariaDB GTID flags2: the group is an XA PREPARE / an XA COMMIT or ROLLBACK */
+#define SL_MARIADB_FL_PREPARED_XA  64
+#define SL_MARIADB_FL_COMPLETED_XA 128
+
 typedef struct sl_binlog_event {
     /* Common header (zero when decoded by sl_binlog_decode_body). */
     uint32_t       timestamp;     /* seconds since the epoch */
@@ -400,7 +404,8 @@ typedef struct sl_binlog_event {
             uint64_t    seq_no;
             uint32_t    domain_id;
             uint32_t    server_id;           /* from the header */
-            uint8_t     flags2;              /* 1 = standalone (no BEGIN follows), 32 = DDL */
+            uint8_t     flags2;              /* 1 = standalone (no BEGIN follows), 32 = DDL,
+                                                SL_MARIADB_FL_PREPARED_XA / _COMPLETED_XA */
             uint64_t    commit_id;           /* 0 when absent */
             const char *text;                /* "domain-server-seq" */
         } mgtid;

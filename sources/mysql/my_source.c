@@ -296,9 +296,20 @@ static void sl_my_make_pos(sl_my_source_t *s)
     s->posbuf.lsn = s->recv_pos;
 }
 
+static void sl_my_xa_free(sl_my_xa_t *x)
+{
+    if (!x) return;
+    free(x->xid);
+    sl_buf_free(&x->data);
+    free(x->ev);
+    free(x);
+}
+
 static void sl_my_tx_begin(sl_my_source_t *s, uint64_t ts_us)
 {
     if (s->in_tx) sl_emit_tx_abort(s->p);
+    sl_my_xa_free(s->xa_open);   /* an XA group cut short: it is read again */
+    s->xa_open = NULL;
     s->in_tx = true;
     s->tx_seq++;
     s->tx_ts_us = ts_us;
@@ -315,7 +326,111 @@ static int sl_my_tx_commit(sl_my_source_t *s, uint64_t end_pos)
     sl_my_set_str(&s->recv_file, s->file ? s->file : "", strlen(s->file ? s->file : ""));
     s->recv_pos = end_pos;
     sl_my_make_pos(s);
+    if (s->xa_held) {
+        /* a prepared XA transaction is held: checkpoints stay before it */
+        sl_buf_reset(&s->posbuf.json);
+        sl_buf_put(&s->posbuf.json, s->xa_hold.data, s->xa_hold.len);
+        s->posbuf.lsn = s->xa_hold_lsn;
+    }
     return sl_emit_tx_commit(s->p, &s->posbuf);
+}
+
+/* ---- XA transactions ----------------------------------------------------------------
+ * An XA transaction is written to the binlog at XA PREPARE (MariaDB: a GTID flagged
+ * FL_PREPARED_XA, rows, "XA END", XA_PREPARE_LOG; MySQL: "XA START" ... the same), and
+ * resolved later, after any number of other transactions, by an "XA COMMIT xid" or
+ * "XA ROLLBACK xid" query of its own. Its rows are held from the prepare and emitted in
+ * the XA COMMIT's transaction, or dropped at XA ROLLBACK, so consumers never see rows
+ * that were rolled back. While one is held, checkpoints keep the position before it: a
+ * restart reads it again (and repeats the transactions after it: at-least-once). */
+
+/* The group starting now is an XA transaction: hold its rows. */
+static void sl_my_xa_begin(sl_my_source_t *s)
+{
+    sl_my_xa_free(s->xa_open);
+    s->xa_open = sl_calloc(1, sizeof(*s->xa_open));
+    sl_buf_reset(&s->xa_open_hold);
+    sl_my_pos_json(s, &s->xa_open_hold);
+    s->xa_open_hold_lsn = s->recv_pos;
+}
+
+/* "X'hex',X'hex',formatID" as servers write it in XA COMMIT / ROLLBACK queries. */
+static char *sl_my_xa_xid(const sl_binlog_event_t *ev)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_puts(&b, "X'");
+    for (uint32_t i = 0; i < ev->xa.gtrid_len; i++)
+        sl_buf_printf(&b, "%02x", (unsigned char)ev->xa.gtrid[i]);
+    sl_buf_puts(&b, "',X'");
+    for (uint32_t i = 0; i < ev->xa.bqual_len; i++)
+        sl_buf_printf(&b, "%02x", (unsigned char)ev->xa.bqual[i]);
+    sl_buf_printf(&b, "',%d", (int)ev->xa.format_id);
+    return sl_buf_steal(&b);
+}
+
+/* Emit a held transaction's events into the open transaction. */
+static int sl_my_xa_emit(sl_my_source_t *s, const sl_my_xa_t *x)
+{
+    for (uint32_t i = 0; i < x->n; i++) {
+        sl_event_t e = x->ev[i];
+        sl_buf_t *arena = sl_emit_arena(s->p);
+        e.key_off = (uint32_t)arena->len;
+        sl_buf_put(arena, x->data.data + x->ev[i].key_off, x->ev[i].key_len);
+        e.val_off = (uint32_t)arena->len;
+        sl_buf_put(arena, x->data.data + x->ev[i].val_off, x->ev[i].val_len);
+        if (sl_emit_event(s->p, &e) != SL_OK) return SL_ERR;
+    }
+    return SL_OK;
+}
+
+/* XA_PREPARE_LOG: the group read since sl_my_xa_begin is prepared. A one-phase commit
+ * (MySQL) is a commit now; otherwise its rows are held under its xid. */
+static int sl_my_xa_prepared(sl_my_source_t *s, const sl_binlog_event_t *ev)
+{
+    sl_my_xa_t *x = s->xa_open;
+    s->xa_open = NULL;
+    if (!x) return sl_my_tx_commit(s, ev->log_pos);   /* began before our start */
+    if (ev->xa.one_phase) {
+        int rc = sl_my_xa_emit(s, x);
+        sl_my_xa_free(x);
+        return rc == SL_OK ? sl_my_tx_commit(s, ev->log_pos) : rc;
+    }
+    x->xid = sl_my_xa_xid(ev);
+    if (!s->xa_held) {
+        sl_buf_reset(&s->xa_hold);
+        sl_buf_put(&s->xa_hold, s->xa_open_hold.data, s->xa_open_hold.len);
+        s->xa_hold_lsn = s->xa_open_hold_lsn;
+    }
+    sl_my_xa_t **tail = &s->xa_held;
+    while (*tail) tail = &(*tail)->next;
+    *tail = x;
+    sl_debug("XA transaction %s prepared (%u events held until XA COMMIT)", x->xid, x->n);
+    return sl_my_tx_commit(s, ev->log_pos);
+}
+
+/* "XA COMMIT xid" / "XA ROLLBACK xid" (xid: the rest of the query). */
+static int sl_my_xa_resolve(sl_my_source_t *s, bool commit, const char *xid, size_t n,
+                            uint64_t end_pos)
+{
+    while (n && (*xid == ' ' || *xid == '\t')) xid++, n--;
+    while (n && (xid[n - 1] == ' ' || xid[n - 1] == ';')) n--;
+    sl_my_xa_t **pp = &s->xa_held;
+    while (*pp && (strlen((*pp)->xid) != n || strncasecmp((*pp)->xid, xid, n))) pp = &(*pp)->next;
+    sl_my_xa_t *x = *pp;
+    if (!s->in_tx) sl_my_tx_begin(s, 0);
+    if (!x) {
+        if (commit)
+            sl_warn("XA COMMIT %.*s at %s:%llu: its XA PREPARE is before the position sluice "
+                    "started from, so its rows are not in the stream", (int)n, xid,
+                    s->file ? s->file : "?", (unsigned long long)end_pos);
+        return sl_my_tx_commit(s, end_pos);
+    }
+    *pp = x->next;
+    int rc = commit ? sl_my_xa_emit(s, x) : SL_OK;
+    sl_debug("XA transaction %s %s (%u events)", x->xid, commit ? "committed" : "rolled back",
+             x->n);
+    sl_my_xa_free(x);
+    return rc == SL_OK ? sl_my_tx_commit(s, end_pos) : rc;
 }
 
 static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
@@ -352,6 +467,7 @@ static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
             size_t shard_len = 0;
             char half = split ? (h == 0 ? 'd' : 'c') : 0;
             s->env.now_unix_us = sl_now_wall_us();
+            if (s->xa_open) arena = &s->xa_open->data;   /* held until XA COMMIT */
             if (sl_binlog_encode_row_as(arena, &s->env, ev, r, half, &e.key_off, &e.key_len,
                                         &e.val_off, &e.val_len, &shard_json, &shard_len, err,
                                         sizeof(err)) != SL_OK) {
@@ -363,6 +479,15 @@ static int sl_my_rows(sl_my_source_t *s, const sl_binlog_event_t *ev)
             e.shard = shard_json ? sl_pipeline_shard(s->p, shard_json, shard_len)
                                  : (sl_pipeline_spec(s->p)->sharding ? 0 : -1);
             e.commit_us = s->tx_ts_us;
+            if (s->xa_open) {
+                sl_my_xa_t *x = s->xa_open;
+                if (x->n == x->cap) {
+                    x->cap = x->cap ? x->cap * 2 : 16;
+                    x->ev = sl_realloc(x->ev, x->cap * sizeof(*x->ev));
+                }
+                x->ev[x->n++] = e;
+                continue;
+            }
             if (sl_emit_event(s->p, &e) != SL_OK) return SL_ERR;
         }
     }
@@ -401,6 +526,7 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         return SL_OK;
     case SL_BINLOG_MARIADB_GTID_EVENT:
         sl_my_tx_begin(s, ts_us);
+        if (ev.mgtid.flags2 & SL_MARIADB_FL_PREPARED_XA) sl_my_xa_begin(s);
         snprintf(s->tx_gtid, sizeof(s->tx_gtid), "%s", ev.mgtid.text ? ev.mgtid.text : "");
         if (ev.mgtid.text) sl_my_gtid_note_mariadb(s, ev.mgtid.text);
         s->tx_thread = -1;
@@ -427,6 +553,21 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         }
         if (ev.query.sql_len == 6 && !strncasecmp(ev.query.sql, "COMMIT", 6))
             return sl_my_tx_commit(s, ev.log_pos);
+        if (ev.query.sql_len > 3 && !strncasecmp(ev.query.sql, "XA ", 3)) {
+            const char *q = ev.query.sql + 3;
+            size_t n = ev.query.sql_len - 3;
+            if (n >= 5 && !strncasecmp(q, "START", 5)) {         /* MySQL */
+                if (!s->in_tx) sl_my_tx_begin(s, s->tx_ts_us ? s->tx_ts_us : ts_us);
+                sl_my_xa_begin(s);
+                s->tx_thread = ev.query.thread_id;
+                return SL_OK;
+            }
+            if (n >= 3 && !strncasecmp(q, "END", 3)) return SL_OK;
+            if (n >= 6 && !strncasecmp(q, "COMMIT", 6))
+                return sl_my_xa_resolve(s, true, q + 6, n - 6, ev.log_pos);
+            if (n >= 8 && !strncasecmp(q, "ROLLBACK", 8))
+                return sl_my_xa_resolve(s, false, q + 8, n - 8, ev.log_pos);
+        }
         /* DDL (standalone): a transaction of its own, with a schema change event when a
          * sink wants them; the schema history follows it (my_history.c). */
         if (!s->in_tx) sl_my_tx_begin(s, ts_us);
@@ -434,6 +575,8 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
         return sl_my_tx_commit(s, ev.log_pos);
     case SL_BINLOG_XID_EVENT:
         return sl_my_tx_commit(s, ev.log_pos);
+    case SL_BINLOG_XA_PREPARE_EVENT:
+        return sl_my_xa_prepared(s, &ev);
     case SL_BINLOG_MARIADB_ANNOTATE_ROWS_EVENT:
     case SL_BINLOG_ROWS_QUERY_EVENT:
         sl_buf_reset(&s->query);
@@ -1120,6 +1263,14 @@ static void sl_my_destroy(void *src)
     sl_buf_free(&s->gtid_state);
     sl_buf_free(&s->gtid_prev);
     sl_buf_free(&s->posbuf.json);
+    sl_my_xa_free(s->xa_open);
+    while (s->xa_held) {
+        sl_my_xa_t *next = s->xa_held->next;
+        sl_my_xa_free(s->xa_held);
+        s->xa_held = next;
+    }
+    sl_buf_free(&s->xa_open_hold);
+    sl_buf_free(&s->xa_hold);
     sl_my_hist_free(s);
     free(s);
 }

@@ -41,6 +41,16 @@ typedef struct sl_my_dsn {
     unsigned port;
 } sl_my_dsn_t;
 
+/* An XA transaction's row events, held from its XA PREPARE until XA COMMIT (emitted
+ * then) or XA ROLLBACK (dropped): key/value JSON in data, events with offsets into it. */
+typedef struct sl_my_xa {
+    char            *xid;                       /* X'gtrid',X'bqual',formatID */
+    sl_buf_t         data;
+    sl_event_t      *ev;
+    uint32_t         n, cap;
+    struct sl_my_xa *next;
+} sl_my_xa_t;
+
 typedef struct sl_my_source {
     const sl_my_conf_t  *conf;
     sl_pipeline_t       *p;
@@ -79,6 +89,16 @@ typedef struct sl_my_source {
     sl_binlog_envctx_t   env;
     sl_pos_t             posbuf;
     char                 err[SL_ERRSTR_SIZE];
+
+    /* XA: the group being read (from its GTID / XA START to XA PREPARE), the prepared
+     * ones not yet resolved, and the position every checkpoint keeps while any is held:
+     * the end of the last transaction before the oldest held one, so a restart reads
+     * its events again */
+    sl_my_xa_t          *xa_open;
+    sl_buf_t             xa_open_hold;          /* position JSON before xa_open */
+    sl_my_xa_t          *xa_held;
+    sl_buf_t             xa_hold;
+    uint64_t             xa_open_hold_lsn, xa_hold_lsn;
 
     /* Schemas (my_history.c): the tracked tables, their history file, and a TABLE_MAP
      * that did not fit its schema (reported by sl_my_event after the decode). */

@@ -405,6 +405,51 @@ def test_reconnect_mid_transaction_by_gtid_loses_nothing():
     s.stop()
 
 
+def test_xa_transactions_are_emitted_at_commit_and_never_after_rollback():
+    """An XA transaction is in the binlog at XA PREPARE and resolved later by its own
+    XA COMMIT / XA ROLLBACK: its rows arrive in the commit's transaction, a rolled-back
+    one's never; one-phase commits at once. While one is prepared, the checkpoint stays
+    before it, so a kill -9 then loses nothing (the transactions after it come again)."""
+    fresh_db("myxa")
+    my("create table t (id int primary key, v varchar(10))", db="myxa")
+    name = "my-xa"
+    out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+    path = sltest.write_spec(spec(name, ["myxa.t"], out, snapshot="never"))
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("insert into t values (1, 'plain')", db="myxa")
+    wait_events(out, "myxa", "t", 1)
+    _wait_ckpt_caught_up(data, name)
+    before_xa = _read_ckpt(data, name)["position"]
+    # each client leaves its prepared transaction behind when it disconnects (10.5+)
+    my("xa start 'a'; insert into t values (2, 'xa-a'); xa end 'a'; xa prepare 'a'", db="myxa")
+    my("xa start 'b'; insert into t values (3, 'xa-b'); xa end 'b'; xa prepare 'b'", db="myxa")
+    my("insert into t values (4, 'plain')", db="myxa")
+    wait_events(out, "myxa", "t", 2)
+    time.sleep(1.5)                      # a checkpoint write (at most once a second)
+    eq(_ids(out, "myxa"), [1, 4], "prepared XA rows are held")
+    eq(_read_ckpt(data, name)["position"], before_xa, "the checkpoint stays before the XA")
+
+    s.kill()                             # crash while 'a' and 'b' are prepared
+    s = sltest.start_sluice(path, data_dir=data)
+    s.wait_log("streaming binlog")
+    my("xa rollback 'b'; xa commit 'a'", db="myxa")
+    my("xa start 'c'; insert into t values (5, 'one phase'); xa end 'c'; xa commit 'c' one phase",
+       db="myxa")
+    my("insert into t values (6, 'plain')", db="myxa")
+    wait_until(lambda: 6 in _ids(out, "myxa"), 20, what="row 6")
+    ids = _ids(out, "myxa")
+    eq(sorted(set(ids)), [1, 2, 4, 5, 6], "events (3 was rolled back)")
+    eq(ids[:2], [1, 4])
+    eq(ids[2:], [4, 2, 5, 6], "after the restart: 4 again (read again from before the "
+       "XA), then 2 at its XA COMMIT")
+    evs = events(out, "myxa", "t")
+    eq([e["op"] for e in evs], ["c"] * 6)
+    eq(sorted(int(r) for r in my("select id from t", db="myxa").split()), [1, 2, 4, 5, 6])
+    _wait_ckpt_caught_up(data, name)     # nothing held: the checkpoint moves on
+    eq(s.stop(), 0)
+
+
 def test_gtid_gap_is_a_clear_error():
     """A checkpoint GTID state the server's binlog does not hold (ahead of the server: a
     failover to a replica that missed transactions) stops sluice with an error saying
