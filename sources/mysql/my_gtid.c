@@ -89,6 +89,27 @@ bool sl_my_gtid_list_valid(const char *list, char *errstr, size_t errstr_size)
     return true;
 }
 
+int sl_my_gtid_covers(const char *list, const char *gtid)
+{
+    char err[128];
+    sl_my_gtid_t *vl, *vg;
+    size_t nl, ng;
+    if (!list || !gtid || !*gtid) return -1;
+    if (!*list) return 0;
+    if (!sl_my_gtid_parse(list, &vl, &nl, err, sizeof(err))) return -1;
+    if (!sl_my_gtid_parse(gtid, &vg, &ng, err, sizeof(err)) || ng != 1) {
+        free(vl);
+        free(vg);
+        return -1;
+    }
+    int covers = 0;
+    for (size_t i = 0; i < nl; i++)
+        if (vl[i].domain == vg[0].domain) covers = vl[i].seq >= vg[0].seq;
+    free(vl);
+    free(vg);
+    return covers;
+}
+
 bool sl_my_gtid_lists_agree(const char *a, const char *b)
 {
     char err[128];

@@ -20,6 +20,11 @@ bool sl_my_gtid_list_valid(const char *list, char *errstr, size_t errstr_size);
  * only with itself; invalid lists never agree. */
 bool sl_my_gtid_lists_agree(const char *a, const char *b);
 
+/* Whether GTID state `list` includes the single GTID `gtid` (its domain's sequence number
+ * there is at least gtid's): 1 yes, 0 no (also when the domain is absent), -1 when either
+ * is malformed. Sequence numbers only grow within a domain, on every server of it. */
+int sl_my_gtid_covers(const char *list, const char *gtid);
+
 /* What a MariaDB server's error 1236 says about a GTID start position. */
 typedef enum {
     SL_MY_GTID_ERR_NONE = 0,   /* not about the GTID position */

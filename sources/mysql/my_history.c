@@ -13,12 +13,15 @@
  *
  * History file <data dir>/<pipeline>/schema_history.jsonl, one JSON object per line,
  * appended and fsynced before the statement's transaction can be checkpointed:
- *   {"kind":"table","at":{"file","pos"}|null,"seed":{"file","pos"}?,"db","table",
- *    "schema":{...}|null,"ddl":"..."?}      a table's schema from here on (null: gone)
- *   {"kind":"db","at":...,"db","charset":"..."|null,"dropped":true?}
+ *   {"kind":"table","at":{"file","pos"}|null,"gtid":"d-s-n"?,"seed":{"file","pos"}?,
+ *    "db","table","schema":{...}|null,"ddl":"..."?}   a table's schema from here on
+ *                                                      (null: gone)
+ *   {"kind":"db","at":...,"gtid":...?,"db","charset":"..."|null,"dropped":true?}
  * "at" is the binlog position the record takes effect at (the end of its DDL event; null
- * for the first seeds, which hold from the start). At start-up the records at or before
- * the checkpoint rebuild the catalog, in file order; later ones are dropped (the stream
+ * for the first seeds, which hold from the start), "gtid" the MariaDB GTID of its
+ * transaction. At start-up the records at or before the checkpoint rebuild the catalog,
+ * in file order: by GTID when the record and the checkpoint (a complete GTID state) have
+ * one, as positions are another server's after a failover; else by position; later ones are dropped (the stream
  * reads their DDL again) and the file is rewritten without them. Without a checkpoint the
  * pipeline starts over: the file is removed and the schemas are read again.
  *
@@ -30,6 +33,7 @@
  * Thread: the pipeline's source thread.
  */
 #include "my_source.h"
+#include "my_gtid.h"
 #include "sl_log.h"
 #include "sl_json.h"
 
@@ -51,17 +55,6 @@ static bool sl_my_hist_first(sl_my_source_t *s, const char *key)
     s->warned = sl_realloc(s->warned, (s->nwarned + 1) * sizeof(char *));
     s->warned[s->nwarned++] = sl_strdup(key);
     return true;
-}
-
-/* `name` with backquotes doubled. */
-static void sl_my_hist_quote(sl_buf_t *b, const char *name)
-{
-    sl_buf_putc(b, '`');
-    for (const char *c = name; *c; c++) {
-        if (*c == '`') sl_buf_putc(b, '`');
-        sl_buf_putc(b, *c);
-    }
-    sl_buf_putc(b, '`');
 }
 
 /* 'text' escaped for the connection m. */
@@ -103,6 +96,16 @@ static void sl_my_hist_pos(sl_buf_t *b, const char *file, uint64_t pos)
     sl_buf_printf(b, ",\"pos\":%llu}", (unsigned long long)pos);
 }
 
+/* ,"gtid":"d-s-n": the MariaDB GTID of the transaction a record comes from. Binlog file
+ * positions differ between the servers of a replication topology, GTIDs do not: a
+ * restart after a failover selects the records by it (sl_my_hist_start). */
+static void sl_my_hist_gtid(const sl_my_source_t *s, sl_buf_t *b)
+{
+    if (!s->mariadb || !s->tx_gtid[0]) return;
+    sl_buf_puts(b, ",\"gtid\":");
+    sl_json_cstr(b, s->tx_gtid);
+}
+
 static int sl_my_hist_write(sl_my_source_t *s, sl_buf_t *line)
 {
     if (s->hist_fd < 0) return SL_OK;
@@ -135,6 +138,7 @@ static int sl_my_hist_record_table(sl_my_source_t *s, const char *at_file, uint6
     sl_buf_puts(&b, "{\"kind\":\"table\",\"at\":");
     if (at_file) sl_my_hist_pos(&b, at_file, at_pos);
     else sl_buf_puts(&b, "null");
+    if (at_file) sl_my_hist_gtid(s, &b);
     if (t && t->seeded) {
         sl_buf_puts(&b, ",\"seed\":");
         if (t->seed_file) sl_my_hist_pos(&b, t->seed_file, t->seed_pos);
@@ -164,6 +168,7 @@ static int sl_my_hist_record_db(sl_my_source_t *s, const char *at_file, uint64_t
     sl_buf_puts(&b, "{\"kind\":\"db\",\"at\":");
     if (at_file) sl_my_hist_pos(&b, at_file, at_pos);
     else sl_buf_puts(&b, "null");
+    if (at_file) sl_my_hist_gtid(s, &b);
     sl_buf_puts(&b, ",\"db\":");
     sl_json_cstr(&b, db);
     sl_buf_puts(&b, ",\"charset\":");
@@ -227,8 +232,10 @@ static int sl_my_hist_keyed_cmp(const void *a, const void *b)
     return c ? c : x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* The checkpoint's binlog position: the stream's, or the one a snapshot streams from. */
-static bool sl_my_hist_ckpt_pos(json_t *ck, const char **file, uint64_t *pos)
+/* The checkpoint's binlog position: the stream's, or the one a snapshot streams from;
+ * *gtid its complete MariaDB GTID state there, or NULL. */
+static bool sl_my_hist_ckpt_pos(json_t *ck, const char **file, uint64_t *pos,
+                                const char **gtid)
 {
     json_t *src = ck;
     if (!json_is_string(json_object_get(ck, "file")) && json_is_object(json_object_get(ck,
@@ -237,6 +244,8 @@ static bool sl_my_hist_ckpt_pos(json_t *ck, const char **file, uint64_t *pos)
     *file = json_string_value(json_object_get(src, "file"));
     *pos = (uint64_t)json_integer_value(json_object_get(src, "pos"));
     if (!*file) *file = "";
+    *gtid = json_is_true(json_object_get(src, "gtid_complete")) ?
+            json_string_value(json_object_get(src, "gtid")) : NULL;
     return true;
 }
 
@@ -261,9 +270,9 @@ int sl_my_hist_start(sl_my_source_t *s)
             return sl_err(s->err, sizeof(s->err), "cannot remove %s: %s", s->hist_path,
                           strerror(errno));
     } else {
-        const char *ck_file;
+        const char *ck_file, *ck_gtid;
         uint64_t ck_pos;
-        sl_my_hist_ckpt_pos(ck, &ck_file, &ck_pos);
+        sl_my_hist_ckpt_pos(ck, &ck_file, &ck_pos, &ck_gtid);
         FILE *f = fopen(s->hist_path, "rb");
         if (!f && errno != ENOENT)
             return sl_err(s->err, sizeof(s->err), "cannot read %s: %s", s->hist_path,
@@ -302,9 +311,14 @@ int sl_my_hist_start(sl_my_source_t *s)
                 json_t *at = rec ? json_object_get(rec, "at") : NULL;
                 bool apply = true;
                 if (rec && json_is_object(at)) {
+                    /* by GTID where both have one (right across a failover), else by
+                     * binlog position */
+                    const char *rg = json_string_value(json_object_get(rec, "gtid"));
+                    int covers = ck_gtid && rg ? sl_my_gtid_covers(ck_gtid, rg) : -1;
                     const char *af = json_string_value(json_object_get(at, "file"));
                     uint64_t ap = (uint64_t)json_integer_value(json_object_get(at, "pos"));
-                    apply = sl_my_pos_cmp(af, ap, ck_file, ck_pos) <= 0;
+                    apply = covers >= 0 ? covers == 1
+                                        : sl_my_pos_cmp(af, ap, ck_file, ck_pos) <= 0;
                 }
                 if (rec && apply && sl_my_hist_apply(s, rec, why, sizeof(why)) != SL_OK)
                     apply = false;
@@ -515,9 +529,9 @@ static sl_my_tab_t *sl_my_hist_read(sl_my_source_t *s, MYSQL *m, const char *db,
 {
     sl_buf_t q = SL_BUF_INIT;
     sl_buf_puts(&q, "SHOW CREATE TABLE ");
-    sl_my_hist_quote(&q, db);
+    sl_my_ident(&q, db);
     sl_buf_putc(&q, '.');
-    sl_my_hist_quote(&q, name);
+    sl_my_ident(&q, name);
     int qrc = mysql_query(m, sl_buf_cstr(&q));
     sl_buf_free(&q);
     if (qrc != 0) {
@@ -664,7 +678,7 @@ int sl_my_hist_seed(sl_my_source_t *s, MYSQL *m, bool online)
         if (all) {
             sl_buf_t q = SL_BUF_INIT;
             sl_buf_puts(&q, "SHOW FULL TABLES FROM ");
-            sl_my_hist_quote(&q, db);
+            sl_my_ident(&q, db);
             sl_buf_puts(&q, " WHERE Table_type = 'BASE TABLE'");
             char *list = sl_my_hist_col0(m, sl_buf_cstr(&q));
             sl_buf_free(&q);

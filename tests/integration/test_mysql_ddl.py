@@ -322,6 +322,49 @@ def test_kill9_with_ddl_past_the_checkpoint_rebuilds_the_schema_from_the_history
         s.stop()
 
 
+def test_history_records_are_selected_by_gtid_after_a_failover():
+    """After a failover the checkpoint's binlog file names and positions are another
+    server's, and comparing them with the history's positions says nothing. Records carry
+    their DDL's GTID and a checkpoint with a complete GTID state selects them by it: an
+    ALTER the checkpoint covers stays applied although its position is 'after' the
+    checkpoint's file position (tested by rewriting the checkpoint's file position)."""
+    with RowMetadata("NO_LOG"):
+        db = "myfail"
+        fresh_db(db)
+        my("create table t (id int primary key, a int)", db=db)
+        name = "my-fail"
+        out, data = sltest.tmpdir("out"), sltest.tmpdir("data")
+        path = sltest.write_spec(ddl_spec(name, [db + ".t"], out, schema=False))
+        s = sltest.start_sluice(path, data_dir=data)
+        s.wait_log("streaming binlog")
+        my("insert into t values (1, 10)", db=db)
+        my("alter table t add column b varchar(10) after id", db=db)
+        my("insert into t values (2, 'two', 20)", db=db)
+        wait_events(out, db, "t", 2)
+        ckpt = os.path.join(data, name, "checkpoint.json")
+        want = set(my("select @@gtid_binlog_pos").split(","))
+        wait_until(lambda: set(json.load(open(ckpt))["position"]["gtid"].split(",")) == want,
+                   20, what="checkpoint caught up")
+        eq(s.stop(), 0)
+        hist = [json.loads(l) for l in open(os.path.join(data, name, "schema_history.jsonl"))]
+        alter = [r for r in hist if "add column b" in r.get("ddl", "")]
+        eq(len(alter), 1, hist)
+        check(alter[0].get("gtid", "").startswith("0-"), "the record has its GTID: %r" % alter)
+        # the "new server": same GTIDs, file positions before the ALTER's
+        doc = json.load(open(ckpt))
+        check(doc["position"].get("gtid_complete"), doc)
+        doc["position"]["file"], doc["position"]["pos"] = "mysql-bin.000001", 4
+        with open(ckpt, "w") as f:
+            json.dump(doc, f)
+        s = sltest.start_sluice(path, data_dir=data)
+        s.wait_log("streaming binlog from GTID")
+        check("later records dropped" not in s.log(), s.log_tail())
+        my("insert into t values (3, 'three', 30)", db=db)
+        evs = wait_events(out, db, "t", 3)
+        eq(afters(evs)[2], {"id": 3, "b": "three", "a": 30}, "decoded with the ALTER's schema")
+        eq(s.stop(), 0)
+
+
 def test_history_is_compacted_at_restart_and_still_right():
     """Many DDL statements: at the next start the superseded history records are dropped
     (one record per table and database remains) and rows still decode right."""

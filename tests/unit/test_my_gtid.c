@@ -36,6 +36,23 @@ static void test_valid_lists_are_domain_server_sequence_with_unique_domains(void
     assert_false(sl_my_gtid_list_valid(NULL, err, sizeof(err)));
 }
 
+static void test_a_state_covers_a_gtid_up_to_its_domains_sequence(void **st)
+{
+    (void)st;
+    assert_int_equal(sl_my_gtid_covers("0-1-42", "0-1-42"), 1);
+    assert_int_equal(sl_my_gtid_covers("0-1-42", "0-1-41"), 1);
+    assert_int_equal(sl_my_gtid_covers("0-1-42", "0-1-43"), 0);
+    /* another server of the domain (after a failover): the sequence decides */
+    assert_int_equal(sl_my_gtid_covers("1-2-7,0-9-50", "0-1-43"), 1);
+    assert_int_equal(sl_my_gtid_covers("1-2-7,0-9-50", "0-1-51"), 0);
+    assert_int_equal(sl_my_gtid_covers("1-2-7", "0-1-1"), 0);      /* domain absent */
+    assert_int_equal(sl_my_gtid_covers("", "0-1-1"), 0);           /* no GTID yet */
+    assert_int_equal(sl_my_gtid_covers("0-1-x", "0-1-1"), -1);
+    assert_int_equal(sl_my_gtid_covers("0-1-5", "0-1-1,1-1-1"), -1);   /* not one GTID */
+    assert_int_equal(sl_my_gtid_covers("0-1-5", ""), -1);
+    assert_int_equal(sl_my_gtid_covers(NULL, "0-1-1"), -1);
+}
+
 static void test_states_agree_when_shared_domains_have_the_same_gtid(void **st)
 {
     (void)st;
@@ -87,6 +104,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_lists_are_domain_server_sequence_with_unique_domains),
         cmocka_unit_test(test_states_agree_when_shared_domains_have_the_same_gtid),
+        cmocka_unit_test(test_a_state_covers_a_gtid_up_to_its_domains_sequence),
         cmocka_unit_test(test_server_refusals_are_classified_by_their_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
