@@ -316,7 +316,9 @@ typedef struct sl_binlog_row {
     const sl_binlog_cell_t *after;
 } sl_binlog_row_t;
 
-/* MariaDB GTID flags2: the group is an XA PREPARE / an XA COMMIT or ROLLBACK */
+/* MariaDB GTID flags2: a group without BEGIN (DDL); an XA PREPARE / XA COMMIT or
+ * ROLLBACK */
+#define SL_MARIADB_FL_STANDALONE   1
 #define SL_MARIADB_FL_PREPARED_XA  64
 #define SL_MARIADB_FL_COMPLETED_XA 128
 

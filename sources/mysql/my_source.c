@@ -311,6 +311,7 @@ static void sl_my_tx_begin(sl_my_source_t *s, uint64_t ts_us)
     sl_my_xa_free(s->xa_open);   /* an XA group cut short: it is read again */
     s->xa_open = NULL;
     s->in_tx = true;
+    s->tx_grouped = false;
     s->tx_seq++;
     s->tx_ts_us = ts_us;
     s->env.total_order = 0;
@@ -343,6 +344,14 @@ static int sl_my_tx_commit(sl_my_source_t *s, uint64_t end_pos)
  * the XA COMMIT's transaction, or dropped at XA ROLLBACK, so consumers never see rows
  * that were rolled back. While one is held, checkpoints keep the position before it: a
  * restart reads it again (and repeats the transactions after it: at-least-once). */
+
+/* Whether a logged statement ends with START TRANSACTION (MySQL's atomic CREATE TABLE
+ * ... SELECT: its rows and XID follow). */
+static bool sl_my_query_starts_tx(const char *sql, size_t n)
+{
+    while (n && (sql[n - 1] == ' ' || sql[n - 1] == ';' || sql[n - 1] == '\n')) n--;
+    return n >= 17 && !strncasecmp(sql + n - 17, "START TRANSACTION", 17);
+}
 
 /* The group starting now is an XA transaction: hold its rows. */
 static void sl_my_xa_begin(sl_my_source_t *s)
@@ -527,6 +536,7 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
     case SL_BINLOG_MARIADB_GTID_EVENT:
         sl_my_tx_begin(s, ts_us);
         if (ev.mgtid.flags2 & SL_MARIADB_FL_PREPARED_XA) sl_my_xa_begin(s);
+        s->tx_grouped = !(ev.mgtid.flags2 & SL_MARIADB_FL_STANDALONE);
         snprintf(s->tx_gtid, sizeof(s->tx_gtid), "%s", ev.mgtid.text ? ev.mgtid.text : "");
         if (ev.mgtid.text) sl_my_gtid_note_mariadb(s, ev.mgtid.text);
         s->tx_thread = -1;
@@ -572,6 +582,11 @@ static int sl_my_event(sl_my_source_t *s, const uint8_t *raw, size_t len)
          * sink wants them; the schema history follows it (my_history.c). */
         if (!s->in_tx) sl_my_tx_begin(s, ts_us);
         if (sl_my_hist_ddl(s, &ev) != SL_OK) return SL_ERR;
+        /* CREATE TABLE ... SELECT: the rows follow in the same transaction, which its XID
+         * or COMMIT ends (MariaDB: a GTID without FL_STANDALONE; MySQL 8.0.21+: the
+         * statement is logged with START TRANSACTION appended) */
+        if (s->tx_grouped || sl_my_query_starts_tx(ev.query.sql, ev.query.sql_len))
+            return SL_OK;
         return sl_my_tx_commit(s, ev.log_pos);
     case SL_BINLOG_XID_EVENT:
         return sl_my_tx_commit(s, ev.log_pos);

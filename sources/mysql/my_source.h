@@ -80,6 +80,9 @@ typedef struct sl_my_source {
 
     /* the open transaction */
     bool                 in_tx;
+    bool                 tx_grouped;            /* MariaDB GTID without FL_STANDALONE: an
+                                                 * XID or COMMIT ends it, also after DDL
+                                                 * (CREATE TABLE ... SELECT) */
     char                 tx_gtid[96];
     int64_t              tx_thread;
     uint64_t             tx_seq;

@@ -151,6 +151,34 @@ def test_multi_row_and_multi_table_transactions():
     s.stop()
 
 
+def test_create_table_select_rows_are_in_its_own_transaction():
+    """CREATE TABLE ... SELECT is one transaction: the DDL, then the rows, ended by an XID
+    (InnoDB) or a COMMIT (MyISAM). The rows carry its GTID and transaction, as one
+    transaction, and the statements after it are decoded as usual."""
+    fresh_db("myctas")
+    my("create table src (id int primary key, v int); insert into src values (1, 1), (2, 2)",
+       db="myctas")
+    out = sltest.tmpdir("out")
+    s = sltest.start_sluice(spec("my-ctas", ["myctas.*"], out, snapshot="never"))
+    s.wait_log("streaming binlog")
+    my("create table c1 (primary key (id)) select * from src;"
+       "create table c2 (primary key (id)) engine=myisam select * from src;"
+       "insert into c1 values (3, 3)", db="myctas")
+    for table in ("c1", "c2"):
+        evs = wait_events(out, "myctas", table, 2)
+        first = evs[:2]
+        eq([e["after"] for e in first], [{"id": 1, "v": 1}, {"id": 2, "v": 2}], table)
+        tx = {e["transaction"]["id"] for e in first if e["transaction"]}
+        eq(len(tx), 1, "%s: one transaction: %r" % (table, [e["transaction"] for e in first]))
+        eq(tx, {first[0]["source"]["gtid"]}, "%s: the transaction is the statement's GTID"
+           % table)
+        eq([e["transaction"]["total_order"] for e in first], [1, 2], table)
+    evs = wait_events(out, "myctas", "c1", 3)
+    check(evs[2]["transaction"]["id"] not in {e["transaction"]["id"] for e in evs[:2]},
+          "the insert after it is a transaction of its own")
+    s.stop()
+
+
 def test_update_that_changes_the_key_is_a_delete_and_a_create():
     fresh_db("mypk")
     my("create table a (id int primary key, v text)", db="mypk")
