@@ -2418,6 +2418,69 @@ static void test_json_enum_and_set_use_labels(void **state)
 }
 
 /* Binary JSON documents built by hand. */
+/* Binary JSON values are reached through offsets, so a corrupt document can point many
+ * entries at the same bytes: a chain of arrays whose two entries both point at the next
+ * array is 2^depth values from a few hundred bytes (found by review while fuzzing: 411
+ * bytes with depth 40 never finished), and entries sharing one long string or key print it
+ * again and again. MySQL never writes shared values: refused with a clear error. */
+static void test_json_binary_shared_values_are_refused_not_expanded(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t doc = SL_BUF_INIT, out = SL_BUF_INIT;
+    char err[SL_ERRSTR_SIZE] = "";
+    /* arrays k = 0..20: count 2, size, two entries (small array at offset 10); the last
+     * holds two inlined nulls */
+    enum { DEPTH = 20 };
+    sl_buf_putc(&doc, 0x02);
+    for (int k = 0; k <= DEPTH; k++) {
+        unsigned size = 10u * (unsigned)(DEPTH - k + 1);
+        uint8_t hdr[4] = {2, 0, (uint8_t)size, (uint8_t)(size >> 8)};
+        sl_buf_put(&doc, hdr, 4);
+        if (k < DEPTH) sl_buf_put(&doc, "\x02\x0a\x00\x02\x0a\x00", 6);
+        else sl_buf_put(&doc, "\x04\x00\x00\x04\x00\x00", 6);
+    }
+    int rc = sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%zu bytes of binary JSON expanded to %zu bytes of text",
+                              doc.len, out.len);
+    assert_int_equal(out.len, 0);
+    assert_non_null(strstr(err, "corrupt binary JSON"));
+    assert_non_null(strstr(err, "more than once"));
+
+    /* 1000 entries of one array pointing at the same 1000-byte string */
+    sl_buf_reset(&doc);
+    sl_buf_putc(&doc, 0x02);
+    unsigned str_at = 4 + 1000 * 3, size = str_at + 2 + 1000;
+    uint8_t hdr[4] = {0xe8, 0x03, (uint8_t)size, (uint8_t)(size >> 8)};
+    sl_buf_put(&doc, hdr, 4);
+    for (int k = 0; k < 1000; k++) {
+        uint8_t ent[3] = {0x0c, (uint8_t)str_at, (uint8_t)(str_at >> 8)};
+        sl_buf_put(&doc, ent, 3);
+    }
+    sl_buf_put(&doc, "\xe8\x07", 2);                     /* varlen 1000 */
+    for (int k = 0; k < 1000; k++) sl_buf_putc(&doc, 'x');
+    rc = sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%zu bytes of binary JSON expanded to %zu bytes of text",
+                              doc.len, out.len);
+    assert_non_null(strstr(err, "more than once"));
+
+    /* the same shape without sharing still decodes: 120 nested one-element arrays */
+    sl_buf_reset(&doc);
+    sl_buf_putc(&doc, 0x02);
+    for (int k = 0; k < 120; k++) {
+        unsigned sz = 7u * (unsigned)(120 - k) + 7;
+        uint8_t h[4] = {1, 0, (uint8_t)sz, (uint8_t)(sz >> 8)};
+        sl_buf_put(&doc, h, 4);
+        sl_buf_put(&doc, "\x02\x07\x00", 3);
+    }
+    sl_buf_put(&doc, "\x01\x00\x07\x00\x04\x01\x00", 7);   /* [true] */
+    sl_buf_reset(&out);
+    assert_int_equal(sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err,
+                                             sizeof(err)), SL_OK);
+    assert_int_equal(out.len, 121 * 2 + 4);
+    sl_buf_free(&doc);
+    sl_buf_free(&out);
+}
+
 static void test_json_binary_json_is_embedded(void **state)
 {
     SL_UNUSED(state);
@@ -3571,6 +3634,7 @@ int main(void)
         cmocka_unit_test(test_json_strings_convert_charsets_to_utf8),
         cmocka_unit_test(test_json_enum_and_set_use_labels),
         cmocka_unit_test(test_json_binary_json_is_embedded),
+        cmocka_unit_test(test_json_binary_shared_values_are_refused_not_expanded),
         cmocka_unit_test(test_json_geometry_vector_and_null),
         cmocka_unit_test(test_crc32_is_ieee),
         cmocka_unit_test(test_crc32_is_the_same_at_every_length_alignment_and_split),
