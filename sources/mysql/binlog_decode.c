@@ -40,6 +40,9 @@
 #define SL_BINLOG_MAX_TABLES   1024          /* table ids cached before a flush */
 #define SL_BINLOG_MAX_COLUMNS  65535         /* MySQL's limit is 4096 */
 #define SL_BINLOG_PAYLOAD_MAX  ((size_t)1 << 30)   /* decompressed transaction cap */
+/* How far a TRANSACTION_PAYLOAD's declared uncompressed size is believed up front: at most
+ * this many times its compressed length (row data compresses far less; more is grown). */
+#define SL_BINLOG_ZSTD_HINT_RATIO 64
 #define SL_BINLOG_NO_IMAGE     SIZE_MAX
 /* MariaDB compressed events: an event is at most max_allowed_packet (<= 1 GiB) long, and
  * deflate expands at most 1032:1, so a declared length beyond either is corrupt. */
@@ -1853,7 +1856,16 @@ static int sl_binlog_unzstd(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, const uin
         return SL_ERR;
     }
     ZSTD_initDStream(d->zds);
-    size_t want = hint && hint < SL_BINLOG_PAYLOAD_MAX ? (size_t)hint : 65536;
+    /* The declared uncompressed size is a hint from the event header: trusted only as far
+     * as the compressed bytes could plausibly expand (a few corrupt bytes declaring 1 GiB
+     * reserved it all); the buffer grows geometrically past that. */
+    size_t want = 65536;
+    if (hint > want) {
+        size_t most = n > SL_BINLOG_PAYLOAD_MAX / SL_BINLOG_ZSTD_HINT_RATIO
+                          ? SL_BINLOG_PAYLOAD_MAX : n * SL_BINLOG_ZSTD_HINT_RATIO;
+        want = hint < most ? (size_t)hint : most;
+        if (want < 65536) want = 65536;
+    }
     if (d->pl_cap < want) {
         d->pl = sl_realloc(d->pl, want);
         d->pl_cap = want;
@@ -1866,7 +1878,8 @@ static int sl_binlog_unzstd(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, const uin
                                SL_BINLOG_PAYLOAD_MAX);
                 return SL_ERR;
             }
-            d->pl_cap *= 2;
+            d->pl_cap = d->pl_cap > SL_BINLOG_PAYLOAD_MAX / 2 ? SL_BINLOG_PAYLOAD_MAX
+                                                             : d->pl_cap * 2;
             d->pl = sl_realloc(d->pl, d->pl_cap);
         }
         ZSTD_outBuffer out = {d->pl + d->pl_len, d->pl_cap - d->pl_len, 0};

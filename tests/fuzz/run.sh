@@ -4,8 +4,9 @@
 #   bash tests/fuzz/run.sh build/fuzz/fuzz_TARGET...
 #
 # Each harness runs for FUZZ_SECONDS (default 60), one after the other, as one process (the
-# machine is shared), with -timeout=10 (a slow input is a finding too) and
-# -rss_limit_mb=2048. Its seed corpus is written by tests/fuzz/seeds.py into a temporary
+# machine is shared), with -timeout=10 (a slow input is a finding too), -rss_limit_mb=2048
+# and -malloc_limit_mb=512 (no input of these sizes has a reason to make a parser allocate
+# that much at once: such an allocation trusts a declared length). Its seed corpus is written by tests/fuzz/seeds.py into a temporary
 # directory (from ../shared, or SLUICE_SHARED, and the repository; nothing is copied into
 # the repository). New inputs go to a working corpus in the same temporary directory, which
 # is removed at the end unless FUZZ_WORK names a directory to keep it in (then later runs
@@ -65,7 +66,8 @@ for bin in "$@"; do
     log=$work/$target/fuzz.log
     echo "==> $target: ${secs}s, $nseeds new seeds, corpus $corpus"
     # shellcheck disable=SC2046 # the options are words
-    "$bin" $(opts_for "$target") -timeout=10 -rss_limit_mb=2048 -max_total_time="$secs" \
+    "$bin" $(opts_for "$target") -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 \
+        -max_total_time="$secs" \
         -print_final_stats=1 -artifact_prefix="$arts/" ${FUZZ_ARGS:-} \
         "$corpus" "$seeds" >"$log" 2>&1
     rc=$?

@@ -7,6 +7,7 @@
  */
 #include "sl_common.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2702,6 +2703,44 @@ static void test_rows_event_without_table_map_is_an_error(void **state)
     sl_binlog_decoder_free(d);
 }
 
+/* The uncompressed size in a TRANSACTION_PAYLOAD header is the writer's word only: a
+ * 40-byte event declaring 1 GiB made the decoder reserve 1 GiB before finding the zstd
+ * frame corrupt (fuzzing, with -malloc_limit_mb). The reservation now follows what the
+ * compressed bytes can give. Measured with mallinfo2(): the plain build's heap (under ASan
+ * the allocator is ASan's and glibc reports nothing, so only `make unit` can catch it). */
+static void test_payload_declared_size_does_not_reserve_memory(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t b = SL_BUF_INIT;
+    put_lenenc(&b, 2);                 /* compression: zstd */
+    put_lenenc(&b, 1);
+    put_lenenc(&b, 0);
+    put_lenenc(&b, 3);                 /* uncompressed size: 1 GiB - 1 */
+    put_lenenc(&b, 9);
+    put_lenenc(&b, (1u << 30) - 1);
+    put_lenenc(&b, 0);
+    sl_buf_put(&b, "\x28\xb5\x2f\xfd\x00\x00", 6);   /* a zstd magic, then nonsense */
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    struct mallinfo2 before = mallinfo2();
+    int rc = sl_binlog_decode_body(d, SL_BINLOG_TRANSACTION_PAYLOAD_EVENT, (uint8_t *)b.data,
+                                   b.len, &ev, err, sizeof(err));
+    struct mallinfo2 after = mallinfo2();
+    size_t grew = (after.hblkhd + after.uordblks) - (before.hblkhd + before.uordblks);
+    size_t evlen = b.len;
+    sl_binlog_decoder_free(d);
+    sl_buf_free(&b);
+#ifdef SL_HAVE_ZSTD
+    assert_int_equal(rc, SL_ERR);
+    if (!strstr(err, "zstd payload is")) fail_msg("%s", err);   /* corrupt or truncated */
+#else
+    SL_UNUSED(rc);
+#endif
+    if (grew > ((size_t)16 << 20))
+        fail_msg("decoding a %zu-byte payload event reserved %zu bytes", evlen, grew);
+}
+
 static void test_truncated_events_report_type_and_offset(void **state)
 {
     SL_UNUSED(state);
@@ -3642,6 +3681,7 @@ int main(void)
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
         cmocka_unit_test(test_rows_event_without_table_map_is_an_error),
+        cmocka_unit_test(test_payload_declared_size_does_not_reserve_memory),
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
         cmocka_unit_test(test_envelope_insert_update_delete),
