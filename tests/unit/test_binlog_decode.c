@@ -2705,7 +2705,8 @@ static void test_rows_event_without_table_map_is_an_error(void **state)
 
 /* The uncompressed size in a TRANSACTION_PAYLOAD header is the writer's word only: a
  * 40-byte event declaring 1 GiB made the decoder reserve 1 GiB before finding the zstd
- * frame corrupt (fuzzing, with -malloc_limit_mb). The reservation now follows what the
+ * frame corrupt (seen reading the decoder; the fuzz harness with -malloc_limit_mb=512
+ * reports it as out-of-memory). The reservation now follows what the
  * compressed bytes can give. Measured with mallinfo2(): the plain build's heap (under ASan
  * the allocator is ASan's and glibc reports nothing, so only `make unit` can catch it). */
 static void test_payload_declared_size_does_not_reserve_memory(void **state)
