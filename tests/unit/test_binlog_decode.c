@@ -2703,6 +2703,59 @@ static void test_rows_event_without_table_map_is_an_error(void **state)
     sl_binlog_decoder_free(d);
 }
 
+/* Every row image holds one cell per table column, even for columns it does not carry,
+ * so a row of one NULL column of a very wide table is one byte for thousands of cells: a
+ * 58 KB event (TABLE_MAP of 40000 columns, 8000 one-byte rows) asked for 5 GB and aborted
+ * (seen reading the decoder; the fuzz harness reports it as out-of-memory). The cells of
+ * one event are capped at 2^24 (256 MiB, far above what a real event needs: 1017 InnoDB
+ * columns x 8 KB events); past that the event is a clear error. */
+static void test_rows_event_with_too_many_cells_is_an_error(void **state)
+{
+    SL_UNUSED(state);
+    enum { NCOLS = 4096, NROWS = 4200 };   /* 17.2 million cells */
+    sl_buf_t b = SL_BUF_INIT;
+    put_le(&b, 7, 6);                      /* TABLE_MAP: table id 7, flags */
+    put_le(&b, 0, 2);
+    sl_buf_put(&b, "\x01" "d\0" "\x01" "t\0", 6);
+    put_lenenc(&b, NCOLS);
+    for (int c = 0; c < NCOLS; c++) sl_buf_putc(&b, SL_MY_TYPE_LONG);
+    put_lenenc(&b, 0);                     /* no metadata */
+    for (int c = 0; c < NCOLS / 8; c++) sl_buf_putc(&b, (char)0xff);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_TABLE_MAP_EVENT, (uint8_t *)b.data,
+                                           b.len, &ev, err, sizeof(err)), SL_OK);
+    sl_buf_reset(&b);
+    put_le(&b, 7, 6);                      /* WRITE_ROWS v1: only column 1 present */
+    put_le(&b, 1, 2);
+    put_lenenc(&b, NCOLS);
+    sl_buf_putc(&b, 0x01);
+    for (int c = 1; c < NCOLS / 8; c++) sl_buf_putc(&b, 0);
+    for (int r = 0; r < NROWS; r++) sl_buf_putc(&b, 0x01);   /* each row: column 1 NULL */
+    int rc = sl_binlog_decode_body(d, SL_BINLOG_WRITE_ROWS_EVENT_V1, (uint8_t *)b.data, b.len,
+                                   &ev, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%u rows of %u columns decoded from %zu bytes", ev.rows.nrows,
+                              ev.rows.ncols, b.len);
+    if (!strstr(err, "row 4097 after image") || !strstr(err, "16777216 cells"))
+        fail_msg("%s", err);
+    /* the decoder is still usable: a small event of the same table decodes */
+    sl_buf_reset(&b);
+    put_le(&b, 7, 6);
+    put_le(&b, 1, 2);
+    put_lenenc(&b, NCOLS);
+    sl_buf_putc(&b, 0x01);
+    for (int c = 1; c < NCOLS / 8; c++) sl_buf_putc(&b, 0);
+    sl_buf_put(&b, "\x00\x2a\x00\x00\x00", 5);                /* column 1 = 42 */
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_WRITE_ROWS_EVENT_V1, (uint8_t *)b.data,
+                                           b.len, &ev, err, sizeof(err)), SL_OK);
+    assert_int_equal(ev.rows.nrows, 1);
+    assert_int_equal(ev.rows.rows[0].after[0].state, SL_BINLOG_CELL_VALUE);
+    assert_int_equal(ev.rows.rows[0].after[1].state, SL_BINLOG_CELL_ABSENT);
+    sl_buf_free(&b);
+    sl_binlog_decoder_free(d);
+}
+
 /* The uncompressed size in a TRANSACTION_PAYLOAD header is the writer's word only: a
  * 40-byte event declaring 1 GiB made the decoder reserve 1 GiB before finding the zstd
  * frame corrupt (seen reading the decoder; the fuzz harness with -malloc_limit_mb=512
@@ -3682,6 +3735,7 @@ int main(void)
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
         cmocka_unit_test(test_rows_event_without_table_map_is_an_error),
+        cmocka_unit_test(test_rows_event_with_too_many_cells_is_an_error),
         cmocka_unit_test(test_payload_declared_size_does_not_reserve_memory),
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
