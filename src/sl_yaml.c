@@ -5,8 +5,8 @@
  * below is enforced while parsing, with the line number of the offending node:
  *  - Anchors, aliases and merge-by-alias are rejected: a spec never needs them, and
  *    without them the tree can never be larger than the input (no "billion laughs").
- *  - Duplicate keys, non-scalar keys, empty keys, more than one document and nesting
- *    deeper than SL_YAML_MAX_DEPTH are errors.
+ *  - Duplicate keys, non-scalar keys, empty keys, keys longer than SL_YAML_MAX_KEY bytes,
+ *    more than one document and nesting deeper than SL_YAML_MAX_DEPTH are errors.
  *  - ${VAR} is expanded in every scalar value (plain, quoted or block; never in keys,
  *    and comments never reach us) BEFORE the scalar's type is resolved, so
  *    `max_events: ${N}` is an integer, while a quoted "${PW}" always stays a string.
@@ -41,6 +41,10 @@
 #include <yaml.h>
 
 #define SL_YAML_MAX_DEPTH 64
+/* Keys are field names: short. Every node's field path (errors, ${VAR} bookkeeping,
+ * redaction) repeats the keys above it, so a huge key times many nodes below it was
+ * quadratic work (a 1 MB spec with a 500 KB key: 125 GB copied). */
+#define SL_YAML_MAX_KEY 256
 
 /* ==== ${VAR} expansion =============================================================== */
 
@@ -114,6 +118,18 @@ char *sl_env_expand(const char *s, const char *path, sl_errs_t *errs)
         return NULL;
     }
     return sl_buf_steal(&b);
+}
+
+/* A key over SL_YAML_MAX_KEY bytes: an error naming its start (cut on a UTF-8 boundary, so
+ * the message stays valid UTF-8 for the API) at where (the parent's path). */
+static bool key_too_long(sl_errs_t *errs, const char *where, const char *key, size_t len)
+{
+    if (len <= SL_YAML_MAX_KEY) return false;
+    size_t shown = 10;
+    while (shown > 0 && ((unsigned char)key[shown] & 0xC0) == 0x80) shown--;
+    sl_errs_add(errs, where, "a key of %zu bytes (%.*s...) is longer than %d bytes", len,
+                (int)shown, key, SL_YAML_MAX_KEY);
+    return true;
 }
 
 /* ==== parser context ================================================================= */
@@ -300,6 +316,14 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
     if (is_key) {
         if (len == 0) {
             yerr(ctx, line, f->path, "empty key");
+            return SL_ERR;
+        }
+        if (len > SL_YAML_MAX_KEY) {
+            sl_buf_t where = SL_BUF_INIT;
+            sl_buf_printf(&where, "%s:%zu%s%s", ctx->origin, line, *f->path ? ": " : "",
+                          f->path);
+            key_too_long(ctx->errs, sl_buf_cstr(&where), val, len);
+            sl_buf_free(&where);
             return SL_ERR;
         }
         if (tag && strcmp(tag, "!") != 0 && strcmp(tag, YAML_STR_TAG) != 0)
@@ -535,6 +559,12 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_object_foreach(v, key, item) {
             sl_buf_reset(&where);
+            size_t klen = strlen(key);
+            if (klen > SL_YAML_MAX_KEY) {   /* nothing below it is looked at */
+                sl_buf_printf(&where, "%s%s%s", origin, *path ? ": " : "", path);
+                key_too_long(errs, sl_buf_cstr(&where), key, klen);
+                continue;
+            }
             sl_path_key(&where, path, key);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }

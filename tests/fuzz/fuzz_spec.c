@@ -36,6 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("FZ_C", "${FZ_A}", 1);
     setenv("FZ_D", "\"quoted\" 'single' \\ {}[],&*!|>%@`", 1);
     setenv("FZ_E", "", 1);
+    setenv("FZ_T", "public.orders", 1);
     return 0;
 }
 
