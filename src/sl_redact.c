@@ -119,7 +119,8 @@ static void sl_redact_walk(json_t *v, const char *path, const json_t *expanded,
         json_t *item;
         json_array_foreach(v, i, item) {
             sl_buf_t ip = SL_BUF_INIT;
-            sl_buf_printf(&ip, "%s[%zu]", path, i);
+            sl_buf_puts(&ip, path);
+            sl_buf_printf(&ip, "[%zu]", i);
             if (sl_path_in(expanded, sl_buf_cstr(&ip)))
                 json_array_set_new(v, i, json_string(SL_MASK));
             else

@@ -169,7 +169,10 @@ static void yerr(yaml_ctx_t *ctx, size_t line, const char *path, const char *fmt
     sl_buf_t where = SL_BUF_INIT;
     if (line) sl_buf_printf(&where, "%s:%zu", ctx->origin, line);
     else sl_buf_puts(&where, ctx->origin);
-    if (path && *path) sl_buf_printf(&where, ": %s", path);
+    if (path && *path) {
+        sl_buf_puts(&where, ": ");
+        sl_buf_puts(&where, path);
+    }
 
     va_list ap;
     va_start(ap, fmt);
@@ -187,8 +190,12 @@ static char *yaml_child_path(const yaml_ctx_t *ctx)
     if (ctx->depth == 0) return sl_strdup("");
     const yaml_frame_t *f = &ctx->stack[ctx->depth - 1];
     sl_buf_t b = SL_BUF_INIT;
-    if (json_is_array(f->node)) sl_buf_printf(&b, "%s[%zu]", f->path, json_array_size(f->node));
-    else sl_path_key(&b, f->path, f->key);
+    if (json_is_array(f->node)) {
+        sl_buf_puts(&b, f->path);   /* (not through printf: slow on long text) */
+        sl_buf_printf(&b, "[%zu]", json_array_size(f->node));
+    } else {
+        sl_path_key(&b, f->path, f->key);
+    }
     return sl_buf_steal(&b);
 }
 
@@ -320,8 +327,8 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
         }
         if (len > SL_YAML_MAX_KEY) {
             sl_buf_t where = SL_BUF_INIT;
-            sl_buf_printf(&where, "%s:%zu%s%s", ctx->origin, line, *f->path ? ": " : "",
-                          f->path);
+            sl_buf_printf(&where, "%s:%zu%s", ctx->origin, line, *f->path ? ": " : "");
+            sl_buf_puts(&where, f->path);
             key_too_long(ctx->errs, sl_buf_cstr(&where), val, len);
             sl_buf_free(&where);
             return SL_ERR;
@@ -338,7 +345,8 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
 
     char *path = yaml_child_path(ctx);
     sl_buf_t where = SL_BUF_INIT;
-    sl_buf_printf(&where, "%s:%zu%s%s", ctx->origin, line, *path ? ": " : "", path);
+    sl_buf_printf(&where, "%s:%zu%s", ctx->origin, line, *path ? ": " : "");
+    sl_buf_puts(&where, path);
     char *text = sl_env_expand(val, sl_buf_cstr(&where), ctx->errs);
     sl_buf_free(&where);
     note_expanded(path, val, text);
@@ -539,7 +547,8 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         return;
     }
     if (json_is_string(v)) {
-        sl_buf_printf(&where, "%s%s%s", origin, *path ? ": " : "", path);
+        sl_buf_printf(&where, "%s%s", origin, *path ? ": " : "");
+        sl_buf_puts(&where, path);
         char *text = sl_env_expand(json_string_value(v), sl_buf_cstr(&where), errs);
         note_expanded(path, json_string_value(v), text);
         if (text && json_string_set(v, text) != 0)
@@ -551,7 +560,8 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_array_foreach(v, i, item) {
             sl_buf_reset(&where);
-            sl_buf_printf(&where, "%s[%zu]", path, i);
+            sl_buf_puts(&where, path);
+            sl_buf_printf(&where, "[%zu]", i);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }
     } else if (json_is_object(v)) {
@@ -561,7 +571,8 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
             sl_buf_reset(&where);
             size_t klen = strlen(key);
             if (klen > SL_YAML_MAX_KEY) {   /* nothing below it is looked at */
-                sl_buf_printf(&where, "%s%s%s", origin, *path ? ": " : "", path);
+                sl_buf_printf(&where, "%s%s", origin, *path ? ": " : "");
+                sl_buf_puts(&where, path);
                 key_too_long(errs, sl_buf_cstr(&where), key, klen);
                 continue;
             }

@@ -457,6 +457,35 @@ static void test_overlong_keys_are_refused_before_their_values(void **state)
     }
 }
 
+/* The longest paths keys allow (60 levels of 256-byte keys, 15 KB) over 100000 list items:
+ * each item's path went through vsnprintf into a fresh buffer, which glibc truncates
+ * slowly before the retry, 5 s for this 220 KB spec (1 MB: 21 s). Paths are copied with
+ * memcpy now. */
+static void test_long_paths_over_many_nodes_stay_cheap(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t b = SL_BUF_INIT;
+    for (int d = 0; d < 60; d++) {
+        for (int k = 0; k < d; k++) sl_buf_puts(&b, "  ");
+        sl_buf_printf(&b, "k%02d", d);
+        for (int k = 0; k < 253; k++) sl_buf_putc(&b, 'k');
+        sl_buf_puts(&b, ":\n");
+    }
+    for (int k = 0; k < 60; k++) sl_buf_puts(&b, "  ");
+    sl_buf_puts(&b, "- [1");
+    for (int i = 1; i < 100000; i++) sl_buf_puts(&b, ",1");
+    sl_buf_puts(&b, "]\n");
+    uint64_t t0 = sl_now_mono_us();
+    sl_errs_t errs = {0};
+    assert_null(sl_spec_parse(b.data, b.len, "deep", &errs));
+    uint64_t us = sl_now_mono_us() - t0;
+    assert_err(&errs, "unknown key");
+    sl_errs_free(&errs);
+    if (us > 1500000) fail_msg("a %zu-byte spec took %llu ms", b.len,
+                               (unsigned long long)us / 1000);
+    sl_buf_free(&b);
+}
+
 static void test_invalid_utf8_is_a_clear_error(void **state)
 {
     SL_UNUSED(state);
@@ -1027,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_multiple_documents_are_rejected),
         cmocka_unit_test(test_nesting_depth_is_limited),
         cmocka_unit_test(test_overlong_keys_are_refused_before_their_values),
+        cmocka_unit_test(test_long_paths_over_many_nodes_stay_cheap),
         cmocka_unit_test(test_invalid_utf8_is_a_clear_error),
         cmocka_unit_test(test_empty_document_is_an_error),
         cmocka_unit_test(test_garbage_and_truncated_input_never_crash),
