@@ -6,6 +6,7 @@
 #   make unit       unit tests only (no servers)
 #   make demo       throwaway servers + a live pipeline on this machine
 #   make bench      throughput figures against pg_recvlogical (bench/results.md)
+#   make fuzz       libFuzzer harnesses (tests/fuzz), each run FUZZ_SECONDS (not in `test`)
 
 PKGS      := libpq mysqlclient rdkafka hiredis yaml-0.1 libmicrohttpd openssl jansson libzstd zlib
 CC        ?= cc
@@ -45,6 +46,16 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=build/tools/%)
 
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c): clang with ASan+UBSan, the project's objects
+# instrumented for coverage. Duktape is linked with ASan only (no coverage, no UBSan: it is
+# third-party code, not what is fuzzed, and clang's UBSan flags its pointer arithmetic).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_OBJS := $(LIB_SRCS:%.c=build/fuzz-obj/%.o) build/fuzz-obj/duktape.o
+
 # Quiet by default; `make V=1` shows the commands.
 ifeq ($(V),1)
 Q :=
@@ -52,7 +63,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps test unit unit-asan integration demo bench clean tools print-pkgs
+.PHONY: all deps test unit unit-asan integration demo bench clean tools print-pkgs fuzz
 all: sluice
 
 sluice: $(OBJS)
@@ -79,6 +90,17 @@ build/asan/duktape.o: $(DUK_DIR)/duktape.c processors/javascript/duk_custom.h
 	@echo "  CC   $< (Duktape, sluice config, asan)"
 	$(Q)$(CC) $(DUK_FLAGS) -O1 $(SAN) -c -o $@ $<
 
+build/fuzz-obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC   $< (fuzz)"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	  -c -o $@ $<
+
+build/fuzz-obj/duktape.o: $(DUK_DIR)/duktape.c processors/javascript/duk_custom.h
+	@mkdir -p $(dir $@)
+	@echo "  CC   $< (Duktape, sluice config, fuzz)"
+	$(Q)$(FUZZ_CC) $(DUK_FLAGS) -O1 -fsanitize=address -fno-omit-frame-pointer -c -o $@ $<
+
 build/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  TEST $@"
@@ -88,6 +110,12 @@ build/tests-asan/%: tests/unit/%.c $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  TEST $@"
 	$(Q)$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $^ $(LDLIBS) -lcmocka
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $@"
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -O1 $(FUZZ_SAN) -fsanitize=fuzzer \
+	  -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 build/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
@@ -118,6 +146,12 @@ demo: deps
 	@$(MAKE) --no-print-directory sluice $(TOOL_BINS)
 	@bash scripts/demo.sh
 
+# Fuzzing: every harness for FUZZ_SECONDS each, one after the other (tests/fuzz/run.sh;
+# FUZZ_TARGETS="binlog_decode pg_decode" picks some). Seeds come from ../shared
+# (SLUICE_SHARED) and the repository; crashes are kept under build/fuzz/artifacts.
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BINS)
+
 bench: deps
 	@$(MAKE) --no-print-directory sluice $(TOOL_BINS)
 	@bash bench/run.sh
@@ -141,4 +175,4 @@ print-pkgs:
 clean:
 	rm -rf build sluice
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

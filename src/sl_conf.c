@@ -27,7 +27,10 @@
 void sl_errs_addv(sl_errs_t *e, const char *path, const char *fmt, va_list ap)
 {
     sl_buf_t b = SL_BUF_INIT;
-    if (path && *path) sl_buf_printf(&b, "%s: ", path);
+    if (path && *path) {
+        sl_buf_grow(&b, strlen(path) + 2);
+        sl_buf_printf(&b, "%s: ", path);
+    }
 
     char *msg = NULL;
     int n = vasprintf(&msg, fmt, ap);
@@ -82,6 +85,9 @@ void sl_path_key(sl_buf_t *b, const char *parent, const char *key)
               (c >= 'A' && c <= 'Z')))
             plain = false;
     }
+    /* Room first: glibc's vsnprintf is slow on output it has to truncate, and paths are
+     * built for every node of a spec. */
+    sl_buf_grow(b, strlen(parent) + strlen(key) + 8);
     if (plain)
         sl_buf_printf(b, "%s%s%s", parent, *parent ? "." : "", key);
     else
@@ -99,6 +105,7 @@ static char *conf_path_key(const char *parent, const char *key)
 static char *conf_path_index(const char *parent, size_t i)
 {
     sl_buf_t b = SL_BUF_INIT;
+    sl_buf_grow(&b, strlen(parent) + 24);
     sl_buf_printf(&b, "%s[%zu]", parent, i);
     return sl_buf_steal(&b);
 }

@@ -81,13 +81,12 @@ static void sl_mask_value(json_t *parent_obj, const char *key, json_t *v, bool w
     }
 }
 
+/* paths: an object whose keys are the expanded paths (a hash: the walk looks up every
+ * node, and a list scanned per node made a spec with thousands of ${VAR} values take
+ * minutes). */
 static bool sl_path_in(const json_t *paths, const char *path)
 {
-    size_t i;
-    json_t *p;
-    json_array_foreach(paths, i, p)
-        if (json_is_string(p) && strcmp(json_string_value(p), path) == 0) return true;
-    return false;
+    return json_object_get(paths, path) != NULL;
 }
 
 /* Walk v (at path) masking expanded paths and secret-looking keys; defs (may be NULL)
@@ -120,7 +119,8 @@ static void sl_redact_walk(json_t *v, const char *path, const json_t *expanded,
         json_t *item;
         json_array_foreach(v, i, item) {
             sl_buf_t ip = SL_BUF_INIT;
-            sl_buf_printf(&ip, "%s[%zu]", path, i);
+            sl_buf_puts(&ip, path);
+            sl_buf_printf(&ip, "[%zu]", i);
             if (sl_path_in(expanded, sl_buf_cstr(&ip)))
                 json_array_set_new(v, i, json_string(SL_MASK));
             else
@@ -133,7 +133,11 @@ static void sl_redact_walk(json_t *v, const char *path, const json_t *expanded,
 json_t *sl_spec_redacted(const sl_spec_t *spec)
 {
     json_t *copy = json_deep_copy(spec->tree);
-    json_t *expanded = spec->expanded ? spec->expanded : json_array();
+    json_t *expanded = json_object();
+    size_t i;
+    json_t *p;
+    json_array_foreach(spec->expanded, i, p)
+        if (json_is_string(p)) json_object_set_new(expanded, json_string_value(p), json_true());
     json_t *body = json_object_get(copy, "spec");
 
     /* Connector configs first, with their key tables (SL_CF_SECRET). */
@@ -149,6 +153,6 @@ json_t *sl_spec_redacted(const sl_spec_t *spec)
     /* Then everything (expanded values anywhere, secret-looking keys). Already masked
      * values are plain strings now, so walking them again changes nothing. */
     sl_redact_walk(copy, "", expanded, NULL);
-    if (!spec->expanded) json_decref(expanded);
+    json_decref(expanded);
     return copy;
 }

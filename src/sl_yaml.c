@@ -5,8 +5,8 @@
  * below is enforced while parsing, with the line number of the offending node:
  *  - Anchors, aliases and merge-by-alias are rejected: a spec never needs them, and
  *    without them the tree can never be larger than the input (no "billion laughs").
- *  - Duplicate keys, non-scalar keys, empty keys, more than one document and nesting
- *    deeper than SL_YAML_MAX_DEPTH are errors.
+ *  - Duplicate keys, non-scalar keys, empty keys, keys longer than SL_YAML_MAX_KEY bytes,
+ *    more than one document and nesting deeper than SL_YAML_MAX_DEPTH are errors.
  *  - ${VAR} is expanded in every scalar value (plain, quoted or block; never in keys,
  *    and comments never reach us) BEFORE the scalar's type is resolved, so
  *    `max_events: ${N}` is an integer, while a quoted "${PW}" always stays a string.
@@ -41,6 +41,10 @@
 #include <yaml.h>
 
 #define SL_YAML_MAX_DEPTH 64
+/* Keys are field names: short. Every node's field path (errors, ${VAR} bookkeeping,
+ * redaction) repeats the keys above it, so a huge key times many nodes below it was
+ * quadratic work (a 1 MB spec with a 500 KB key: 125 GB copied). */
+#define SL_YAML_MAX_KEY 256
 
 /* ==== ${VAR} expansion =============================================================== */
 
@@ -116,6 +120,18 @@ char *sl_env_expand(const char *s, const char *path, sl_errs_t *errs)
     return sl_buf_steal(&b);
 }
 
+/* A key over SL_YAML_MAX_KEY bytes: an error naming its start (cut on a UTF-8 boundary, so
+ * the message stays valid UTF-8 for the API) at where (the parent's path). */
+static bool key_too_long(sl_errs_t *errs, const char *where, const char *key, size_t len)
+{
+    if (len <= SL_YAML_MAX_KEY) return false;
+    size_t shown = 10;
+    while (shown > 0 && ((unsigned char)key[shown] & 0xC0) == 0x80) shown--;
+    sl_errs_add(errs, where, "a key of %zu bytes (%.*s...) is longer than %d bytes", len,
+                (int)shown, key, SL_YAML_MAX_KEY);
+    return true;
+}
+
 /* ==== parser context ================================================================= */
 
 typedef struct yaml_frame {
@@ -153,7 +169,10 @@ static void yerr(yaml_ctx_t *ctx, size_t line, const char *path, const char *fmt
     sl_buf_t where = SL_BUF_INIT;
     if (line) sl_buf_printf(&where, "%s:%zu", ctx->origin, line);
     else sl_buf_puts(&where, ctx->origin);
-    if (path && *path) sl_buf_printf(&where, ": %s", path);
+    if (path && *path) {
+        sl_buf_puts(&where, ": ");
+        sl_buf_puts(&where, path);
+    }
 
     va_list ap;
     va_start(ap, fmt);
@@ -171,8 +190,12 @@ static char *yaml_child_path(const yaml_ctx_t *ctx)
     if (ctx->depth == 0) return sl_strdup("");
     const yaml_frame_t *f = &ctx->stack[ctx->depth - 1];
     sl_buf_t b = SL_BUF_INIT;
-    if (json_is_array(f->node)) sl_buf_printf(&b, "%s[%zu]", f->path, json_array_size(f->node));
-    else sl_path_key(&b, f->path, f->key);
+    if (json_is_array(f->node)) {
+        sl_buf_puts(&b, f->path);   /* (not through printf: slow on long text) */
+        sl_buf_printf(&b, "[%zu]", json_array_size(f->node));
+    } else {
+        sl_path_key(&b, f->path, f->key);
+    }
     return sl_buf_steal(&b);
 }
 
@@ -302,6 +325,14 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
             yerr(ctx, line, f->path, "empty key");
             return SL_ERR;
         }
+        if (len > SL_YAML_MAX_KEY) {
+            sl_buf_t where = SL_BUF_INIT;
+            sl_buf_printf(&where, "%s:%zu%s", ctx->origin, line, *f->path ? ": " : "");
+            sl_buf_puts(&where, f->path);
+            key_too_long(ctx->errs, sl_buf_cstr(&where), val, len);
+            sl_buf_free(&where);
+            return SL_ERR;
+        }
         if (tag && strcmp(tag, "!") != 0 && strcmp(tag, YAML_STR_TAG) != 0)
             yerr(ctx, line, f->path, "tag %s is not supported on keys", tag);
         f->key = sl_strndup(val, len);
@@ -314,7 +345,8 @@ static int yaml_scalar(yaml_ctx_t *ctx, const yaml_event_t *ev)
 
     char *path = yaml_child_path(ctx);
     sl_buf_t where = SL_BUF_INIT;
-    sl_buf_printf(&where, "%s:%zu%s%s", ctx->origin, line, *path ? ": " : "", path);
+    sl_buf_printf(&where, "%s:%zu%s", ctx->origin, line, *path ? ": " : "");
+    sl_buf_puts(&where, path);
     char *text = sl_env_expand(val, sl_buf_cstr(&where), ctx->errs);
     sl_buf_free(&where);
     note_expanded(path, val, text);
@@ -515,7 +547,8 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         return;
     }
     if (json_is_string(v)) {
-        sl_buf_printf(&where, "%s%s%s", origin, *path ? ": " : "", path);
+        sl_buf_printf(&where, "%s%s", origin, *path ? ": " : "");
+        sl_buf_puts(&where, path);
         char *text = sl_env_expand(json_string_value(v), sl_buf_cstr(&where), errs);
         note_expanded(path, json_string_value(v), text);
         if (text && json_string_set(v, text) != 0)
@@ -527,7 +560,8 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_array_foreach(v, i, item) {
             sl_buf_reset(&where);
-            sl_buf_printf(&where, "%s[%zu]", path, i);
+            sl_buf_puts(&where, path);
+            sl_buf_printf(&where, "[%zu]", i);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }
     } else if (json_is_object(v)) {
@@ -535,6 +569,13 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
         json_t *item;
         json_object_foreach(v, key, item) {
             sl_buf_reset(&where);
+            size_t klen = strlen(key);
+            if (klen > SL_YAML_MAX_KEY) {   /* nothing below it is looked at */
+                sl_buf_printf(&where, "%s%s", origin, *path ? ": " : "");
+                sl_buf_puts(&where, path);
+                key_too_long(errs, sl_buf_cstr(&where), key, klen);
+                continue;
+            }
             sl_path_key(&where, path, key);
             json_post(item, origin, sl_buf_cstr(&where), depth + 1, errs);
         }

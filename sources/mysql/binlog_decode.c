@@ -39,7 +39,17 @@
 
 #define SL_BINLOG_MAX_TABLES   1024          /* table ids cached before a flush */
 #define SL_BINLOG_MAX_COLUMNS  65535         /* MySQL's limit is 4096 */
+/* Cells of one rows event. Every image has a cell for every table column, carried or not,
+ * so a one-byte row of a wide table is thousands of cells: the cap keeps a corrupt event
+ * from asking for gigabytes (2^24 cells = 256 MiB; a real event stays far below: 1017
+ * InnoDB columns in 8 KB events is ~2.4 million). Past SL_BINLOG_CELLS_KEEP the array is
+ * given back at the next rows event. */
+#define SL_BINLOG_MAX_CELLS    ((size_t)1 << 24)
+#define SL_BINLOG_CELLS_KEEP   ((size_t)1 << 20)
 #define SL_BINLOG_PAYLOAD_MAX  ((size_t)1 << 30)   /* decompressed transaction cap */
+/* How far a TRANSACTION_PAYLOAD's declared uncompressed size is believed up front: at most
+ * this many times its compressed length (row data compresses far less; more is grown). */
+#define SL_BINLOG_ZSTD_HINT_RATIO 64
 #define SL_BINLOG_NO_IMAGE     SIZE_MAX
 /* MariaDB compressed events: an event is at most max_allowed_packet (<= 1 GiB) long, and
  * deflate expands at most 1032:1, so a declared length beyond either is corrupt. */
@@ -1352,6 +1362,13 @@ static size_t sl_binlog_image(sl_binlog_decoder_t *d, sl_binlog_rd_t *r,
     const uint8_t *nulls = sl_binlog_bytes(r, (npresent + 7) / 8, "null bitmap");
     if (r->err) return SL_BINLOG_NO_IMAGE;
 
+    if (t->ncols > SL_BINLOG_MAX_CELLS - d->ncells) {
+        sl_binlog_fail(r, "row %u %s image at byte %zu: this event's rows of %u columns "
+                       "need more than %zu cells (one per column of every row image); "
+                       "corrupt, or far larger than a server writes", rowno + 1, which,
+                       r->base + r->i, t->ncols, SL_BINLOG_MAX_CELLS);
+        return SL_BINLOG_NO_IMAGE;
+    }
     sl_binlog_cells_reserve(d, t->ncols);
     size_t first = d->ncells;
     d->ncells += t->ncols;
@@ -1467,6 +1484,11 @@ static int sl_binlog_rows(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_binlog_e
     const uint8_t *bm2 = update ? sl_binlog_bytes(r, (ncols + 7) / 8, "columns-present "
                                                   "bitmap (after image)") : bm1;
     d->ncells = d->nrows = 0;
+    if (d->cells_cap > SL_BINLOG_CELLS_KEEP) {   /* an outsized event before: give it back */
+        free(d->cells);
+        d->cells = NULL;
+        d->cells_cap = 0;
+    }
     while (!r->err && r->i < r->n) {
         size_t start = r->i;
         size_t bi = SL_BINLOG_NO_IMAGE, ai = SL_BINLOG_NO_IMAGE;
@@ -1853,7 +1875,16 @@ static int sl_binlog_unzstd(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, const uin
         return SL_ERR;
     }
     ZSTD_initDStream(d->zds);
-    size_t want = hint && hint < SL_BINLOG_PAYLOAD_MAX ? (size_t)hint : 65536;
+    /* The declared uncompressed size is a hint from the event header: trusted only as far
+     * as the compressed bytes could plausibly expand (a few corrupt bytes declaring 1 GiB
+     * reserved it all); the buffer grows geometrically past that. */
+    size_t want = 65536;
+    if (hint > want) {
+        size_t most = n > SL_BINLOG_PAYLOAD_MAX / SL_BINLOG_ZSTD_HINT_RATIO
+                          ? SL_BINLOG_PAYLOAD_MAX : n * SL_BINLOG_ZSTD_HINT_RATIO;
+        want = hint < most ? (size_t)hint : most;
+        if (want < 65536) want = 65536;
+    }
     if (d->pl_cap < want) {
         d->pl = sl_realloc(d->pl, want);
         d->pl_cap = want;
@@ -1866,7 +1897,8 @@ static int sl_binlog_unzstd(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, const uin
                                SL_BINLOG_PAYLOAD_MAX);
                 return SL_ERR;
             }
-            d->pl_cap *= 2;
+            d->pl_cap = d->pl_cap > SL_BINLOG_PAYLOAD_MAX / 2 ? SL_BINLOG_PAYLOAD_MAX
+                                                             : d->pl_cap * 2;
             d->pl = sl_realloc(d->pl, d->pl_cap);
         }
         ZSTD_outBuffer out = {d->pl + d->pl_len, d->pl_cap - d->pl_len, 0};

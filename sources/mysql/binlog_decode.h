@@ -103,7 +103,9 @@
  * with ev.compressed set; a corrupt stream or an impossible declared length is an error.
  *
  * Limits (clear errors, never a crash): zlib-compressed MariaDB column values (the
- * COMPRESSED column attribute) are reported as unsupported;
+ * COMPRESSED column attribute) are reported as unsupported; a rows event whose images
+ * need more than 2^24 cells (one per table column per image) and binary JSON whose
+ * entries point at the same bytes (MySQL never writes either) are corrupt;
  * TRANSACTION_PAYLOAD needs libzstd (compiled in when SL_HAVE_ZSTD is defined; without it
  * the header is decoded and sl_binlog_payload_next() fails with "compressed transaction
  * payload not supported"); binlog format versions other than 4 (MySQL < 5.0) are rejected;

@@ -823,6 +823,30 @@ static bool sl_binlog_json_text_valid(const uint8_t *s, size_t n)
 
 #define SL_BINLOG_JSONB_MAXDEPTH 128
 
+/* Values are found through offsets, so corrupt bytes can point many entries at the same
+ * value: a chain of containers whose entries all point at the next one is 2^depth values
+ * from a few hundred bytes, and entries sharing one long string print it over and over.
+ * MySQL writes every value, key and container header once (an in-place partial update
+ * leaves unreferenced bytes, never shared ones), so the bytes a document is read from add
+ * up to at most its length. Each value and key charges the bytes it reads (a container its
+ * header and entries; inlined values are part of their entry) to a budget of the
+ * document's length, and a document that overdraws it is refused: decoding is linear in
+ * the input, and so is the text. */
+typedef struct {
+    size_t left;    /* bytes that may still be read */
+} sl_binlog_jsonb_budget_t;
+
+/* Charge n bytes; b NULL: a value inlined in its entry, already paid for. */
+static bool sl_binlog_jsonb_charge(sl_binlog_jsonb_budget_t *b, size_t n)
+{
+    if (!b) return true;
+    if (n > b->left) return false;
+    b->left -= n;
+    return true;
+}
+
+#define SL_BINLOG_JSONB_SHARED "values overlap: bytes referenced more than once"
+
 enum {
     SL_JSONB_SMALL_OBJECT = 0x00, SL_JSONB_LARGE_OBJECT = 0x01, SL_JSONB_SMALL_ARRAY = 0x02,
     SL_JSONB_LARGE_ARRAY = 0x03, SL_JSONB_LITERAL = 0x04, SL_JSONB_INT16 = 0x05,
@@ -848,7 +872,7 @@ static bool sl_binlog_jsonb_varlen(const uint8_t *p, size_t n, size_t *len, size
 }
 
 static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint8_t *p,
-                                         size_t n, int depth);
+                                         size_t n, int depth, sl_binlog_jsonb_budget_t *b);
 
 /* An opaque scalar as MySQL prints it inside JSON text. */
 static const char *sl_binlog_jsonb_opaque(sl_buf_t *out, uint8_t ftype, const uint8_t *p,
@@ -893,7 +917,8 @@ static const char *sl_binlog_jsonb_opaque(sl_buf_t *out, uint8_t ftype, const ui
 /* Object or array: count, size, [key entries], value entries, then keys and values.
  * Offsets are relative to p (the container's first byte after its type). */
 static const char *sl_binlog_jsonb_container(sl_buf_t *out, const uint8_t *p, size_t n,
-                                             bool large, bool object, int depth)
+                                             bool large, bool object, int depth,
+                                             sl_binlog_jsonb_budget_t *b)
 {
     if (depth > SL_BINLOG_JSONB_MAXDEPTH) return "nested deeper than 128";
     size_t osz = large ? 4 : 2;
@@ -903,6 +928,8 @@ static const char *sl_binlog_jsonb_container(sl_buf_t *out, const uint8_t *p, si
     size_t key_entry = object ? osz + 2 : 0, val_entry = 1 + osz;
     if (count > (size - 2 * osz) / (key_entry + val_entry)) return "element count too large";
     size_t keys_at = 2 * osz, vals_at = keys_at + (size_t)count * key_entry;
+    if (!sl_binlog_jsonb_charge(b, vals_at + (size_t)count * val_entry))
+        return SL_BINLOG_JSONB_SHARED;
     sl_buf_putc(out, object ? '{' : '[');
     for (size_t i = 0; i < count; i++) {
         if (i) sl_buf_putc(out, ',');
@@ -910,6 +937,7 @@ static const char *sl_binlog_jsonb_container(sl_buf_t *out, const uint8_t *p, si
             const uint8_t *ke = p + keys_at + i * key_entry;
             uint64_t koff = sl_binlog_le(ke, osz), klen = sl_binlog_le(ke + osz, 2);
             if (koff > size || klen > size - koff) return "key outside its object";
+            if (!sl_binlog_jsonb_charge(b, (size_t)klen)) return SL_BINLOG_JSONB_SHARED;
             sl_json_str(out, (const char *)p + koff, (size_t)klen);
             sl_buf_putc(out, ':');
         }
@@ -919,11 +947,11 @@ static const char *sl_binlog_jsonb_container(sl_buf_t *out, const uint8_t *p, si
                        (large && (t == SL_JSONB_INT32 || t == SL_JSONB_UINT32));
         const char *why;
         if (inlined) {
-            why = sl_binlog_jsonb_value(out, t, ve + 1, osz, depth + 1);
+            why = sl_binlog_jsonb_value(out, t, ve + 1, osz, depth + 1, NULL);
         } else {
             uint64_t off = sl_binlog_le(ve + 1, osz);
             if (off >= size) return "value outside its container";
-            why = sl_binlog_jsonb_value(out, t, p + off, (size_t)(size - off), depth + 1);
+            why = sl_binlog_jsonb_value(out, t, p + off, (size_t)(size - off), depth + 1, b);
         }
         if (why) return why;
     }
@@ -933,7 +961,7 @@ static const char *sl_binlog_jsonb_container(sl_buf_t *out, const uint8_t *p, si
 
 /* One value of `type` whose data starts at p (n bytes available). NULL or a reason. */
 static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint8_t *p,
-                                         size_t n, int depth)
+                                         size_t n, int depth, sl_binlog_jsonb_budget_t *b)
 {
     static const uint8_t width[] = {[SL_JSONB_INT16] = 2, [SL_JSONB_UINT16] = 2,
                                     [SL_JSONB_INT32] = 4, [SL_JSONB_UINT32] = 4,
@@ -941,11 +969,14 @@ static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint
                                     [SL_JSONB_DOUBLE] = 8};
     switch (type) {
     case SL_JSONB_SMALL_OBJECT: case SL_JSONB_LARGE_OBJECT:
-        return sl_binlog_jsonb_container(out, p, n, type == SL_JSONB_LARGE_OBJECT, true, depth);
+        return sl_binlog_jsonb_container(out, p, n, type == SL_JSONB_LARGE_OBJECT, true, depth,
+                                         b);
     case SL_JSONB_SMALL_ARRAY: case SL_JSONB_LARGE_ARRAY:
-        return sl_binlog_jsonb_container(out, p, n, type == SL_JSONB_LARGE_ARRAY, false, depth);
+        return sl_binlog_jsonb_container(out, p, n, type == SL_JSONB_LARGE_ARRAY, false,
+                                         depth, b);
     case SL_JSONB_LITERAL:
         if (n < 1) return "literal truncated";
+        if (!sl_binlog_jsonb_charge(b, 1)) return SL_BINLOG_JSONB_SHARED;
         if (p[0] == 0) sl_buf_puts(out, "null");
         else if (p[0] == 1) sl_buf_puts(out, "true");
         else if (p[0] == 2) sl_buf_puts(out, "false");
@@ -954,16 +985,19 @@ static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint
     case SL_JSONB_INT16: case SL_JSONB_INT32: case SL_JSONB_INT64: {
         size_t w = width[type];
         if (n < w) return "integer truncated";
+        if (!sl_binlog_jsonb_charge(b, w)) return SL_BINLOG_JSONB_SHARED;
         unsigned shift = (unsigned)(64 - 8 * w);
         sl_json_i64(out, (int64_t)(sl_binlog_le(p, w) << shift) >> shift);
         return NULL;
     }
     case SL_JSONB_UINT16: case SL_JSONB_UINT32: case SL_JSONB_UINT64:
         if (n < width[type]) return "integer truncated";
+        if (!sl_binlog_jsonb_charge(b, width[type])) return SL_BINLOG_JSONB_SHARED;
         sl_json_u64(out, sl_binlog_le(p, width[type]));
         return NULL;
     case SL_JSONB_DOUBLE: {
         if (n < 8) return "double truncated";
+        if (!sl_binlog_jsonb_charge(b, 8)) return SL_BINLOG_JSONB_SHARED;
         uint64_t bits = sl_binlog_le(p, 8);
         double d;
         memcpy(&d, &bits, sizeof(d));
@@ -974,6 +1008,7 @@ static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint
         size_t len, used;
         if (!sl_binlog_jsonb_varlen(p, n, &len, &used) || len > n - used)
             return "string length out of range";
+        if (!sl_binlog_jsonb_charge(b, used + len)) return SL_BINLOG_JSONB_SHARED;
         sl_json_str(out, (const char *)p + used, len);
         return NULL;
     }
@@ -982,6 +1017,7 @@ static const char *sl_binlog_jsonb_value(sl_buf_t *out, uint8_t type, const uint
         if (n < 1) return "opaque value truncated";
         if (!sl_binlog_jsonb_varlen(p + 1, n - 1, &len, &used) || len > n - 1 - used)
             return "opaque length out of range";
+        if (!sl_binlog_jsonb_charge(b, 1 + used + len)) return SL_BINLOG_JSONB_SHARED;
         return sl_binlog_jsonb_opaque(out, p[0], p + 1 + used, len);
     }
     default:
@@ -997,7 +1033,8 @@ int sl_binlog_jsonb_to_json(sl_buf_t *out, const uint8_t *p, size_t n, char *err
         return SL_OK;
     }
     size_t mark = out->len;
-    const char *why = sl_binlog_jsonb_value(out, p[0], p + 1, n - 1, 0);
+    sl_binlog_jsonb_budget_t b = {n - 1};
+    const char *why = sl_binlog_jsonb_value(out, p[0], p + 1, n - 1, 0, &b);
     if (!why) return SL_OK;
     out->len = mark;
     return sl_binlog_verr(errstr, errstr_size, "corrupt binary JSON (%s)", why);
@@ -1034,8 +1071,9 @@ static const char *sl_binlog_json_diff(sl_buf_t *out, const uint8_t *p, size_t n
         if (op != 2) {
             sl_buf_puts(out, ",\"value\":");
             if (!lens[1]) return "JSON diff value is empty";
+            sl_binlog_jsonb_budget_t b = {(size_t)lens[1] - 1};
             const char *why = sl_binlog_jsonb_value(out, parts[1][0], parts[1] + 1,
-                                                    (size_t)lens[1] - 1, 0);
+                                                    (size_t)lens[1] - 1, 0, &b);
             if (why) return why;
         }
         sl_buf_putc(out, '}');

@@ -37,6 +37,12 @@ struct sl_my_catalog {
     uint64_t       version;
 };
 
+/* MySQL's and MariaDB's hard limit on the columns of a table (ER_TOO_MANY_FIELDS): a
+ * statement with more never reached a binlog. Checked as columns are added, which also
+ * keeps the by-name lookups each new column makes from growing with the square of an
+ * arbitrary count (50000 columns took 5 s). */
+#define SL_MY_MAX_COLUMNS 4096
+
 static void sl_my_col_clear(sl_my_col_t *c)
 {
     free(c->name);
@@ -1388,6 +1394,11 @@ static bool sl_tab_add(sl_lex_t *L, sl_my_tab_t *t, sl_coldef_t *d, uint32_t at,
         sl_fail_col(L, "column `%.60s` already exists", d->col.name);
         return false;
     }
+    if (t->ncols >= SL_MY_MAX_COLUMNS) {
+        sl_fail_col(L, "column `%.60s` would make more than 4096 columns (MySQL's limit)",
+                    d->col.name);
+        return false;
+    }
     sl_coldef_charset(d, t->charset);
     sl_tab_insert_def(t, at, d);
     return true;
@@ -1536,7 +1547,7 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
     t->db = sl_strdup(db);
     t->name = sl_strdup(name);
     sl_coldef_t *defs = NULL;
-    size_t ndefs = 0;
+    size_t ndefs = 0, defs_cap = 0;
     char **pk = NULL;
     uint32_t npk = 0;
     char **json_cols = NULL;
@@ -1585,7 +1596,14 @@ static sl_my_tab_t *sl_create_body(sl_lex_t *L, const char *db, const char *name
             sl_lex_fail(L, tk->off, "%s", "LIKE inside the column list");
             goto fail;
         } else {
-            defs = sl_realloc(defs, (ndefs + 1) * sizeof(*defs));
+            if (ndefs == SL_MY_MAX_COLUMNS) {
+                sl_lex_fail(L, tk->off, "%s", "more than 4096 columns (MySQL's limit)");
+                goto fail;
+            }
+            if (ndefs == defs_cap) {
+                defs_cap = defs_cap ? defs_cap * 2 : 16;
+                defs = sl_realloc(defs, defs_cap * sizeof(*defs));
+            }
             if (!sl_column_def(L, &defs[ndefs++], true)) goto fail;
             explicit_period |= defs[ndefs - 1].row_period;
             versioned |= defs[ndefs - 1].versioned;

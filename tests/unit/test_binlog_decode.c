@@ -7,6 +7,7 @@
  */
 #include "sl_common.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2418,6 +2419,69 @@ static void test_json_enum_and_set_use_labels(void **state)
 }
 
 /* Binary JSON documents built by hand. */
+/* Binary JSON values are reached through offsets, so a corrupt document can point many
+ * entries at the same bytes: a chain of arrays whose two entries both point at the next
+ * array is 2^depth values from a few hundred bytes (found by review while fuzzing: 411
+ * bytes with depth 40 never finished), and entries sharing one long string or key print it
+ * again and again. MySQL never writes shared values: refused with a clear error. */
+static void test_json_binary_shared_values_are_refused_not_expanded(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t doc = SL_BUF_INIT, out = SL_BUF_INIT;
+    char err[SL_ERRSTR_SIZE] = "";
+    /* arrays k = 0..20: count 2, size, two entries (small array at offset 10); the last
+     * holds two inlined nulls */
+    enum { DEPTH = 20 };
+    sl_buf_putc(&doc, 0x02);
+    for (int k = 0; k <= DEPTH; k++) {
+        unsigned size = 10u * (unsigned)(DEPTH - k + 1);
+        uint8_t hdr[4] = {2, 0, (uint8_t)size, (uint8_t)(size >> 8)};
+        sl_buf_put(&doc, hdr, 4);
+        if (k < DEPTH) sl_buf_put(&doc, "\x02\x0a\x00\x02\x0a\x00", 6);
+        else sl_buf_put(&doc, "\x04\x00\x00\x04\x00\x00", 6);
+    }
+    int rc = sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%zu bytes of binary JSON expanded to %zu bytes of text",
+                              doc.len, out.len);
+    assert_int_equal(out.len, 0);
+    assert_non_null(strstr(err, "corrupt binary JSON"));
+    assert_non_null(strstr(err, "more than once"));
+
+    /* 1000 entries of one array pointing at the same 1000-byte string */
+    sl_buf_reset(&doc);
+    sl_buf_putc(&doc, 0x02);
+    unsigned str_at = 4 + 1000 * 3, size = str_at + 2 + 1000;
+    uint8_t hdr[4] = {0xe8, 0x03, (uint8_t)size, (uint8_t)(size >> 8)};
+    sl_buf_put(&doc, hdr, 4);
+    for (int k = 0; k < 1000; k++) {
+        uint8_t ent[3] = {0x0c, (uint8_t)str_at, (uint8_t)(str_at >> 8)};
+        sl_buf_put(&doc, ent, 3);
+    }
+    sl_buf_put(&doc, "\xe8\x07", 2);                     /* varlen 1000 */
+    for (int k = 0; k < 1000; k++) sl_buf_putc(&doc, 'x');
+    rc = sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%zu bytes of binary JSON expanded to %zu bytes of text",
+                              doc.len, out.len);
+    assert_non_null(strstr(err, "more than once"));
+
+    /* the same shape without sharing still decodes: 120 nested one-element arrays */
+    sl_buf_reset(&doc);
+    sl_buf_putc(&doc, 0x02);
+    for (int k = 0; k < 120; k++) {
+        unsigned sz = 7u * (unsigned)(120 - k) + 7;
+        uint8_t h[4] = {1, 0, (uint8_t)sz, (uint8_t)(sz >> 8)};
+        sl_buf_put(&doc, h, 4);
+        sl_buf_put(&doc, "\x02\x07\x00", 3);
+    }
+    sl_buf_put(&doc, "\x01\x00\x07\x00\x04\x01\x00", 7);   /* [true] */
+    sl_buf_reset(&out);
+    assert_int_equal(sl_binlog_jsonb_to_json(&out, (uint8_t *)doc.data, doc.len, err,
+                                             sizeof(err)), SL_OK);
+    assert_int_equal(out.len, 121 * 2 + 4);
+    sl_buf_free(&doc);
+    sl_buf_free(&out);
+}
+
 static void test_json_binary_json_is_embedded(void **state)
 {
     SL_UNUSED(state);
@@ -2637,6 +2701,98 @@ static void test_rows_event_without_table_map_is_an_error(void **state)
     assert_non_null(strstr(err, "no TABLE_MAP for table id 467"));
     free(p);
     sl_binlog_decoder_free(d);
+}
+
+/* Every row image holds one cell per table column, even for columns it does not carry,
+ * so a row of one NULL column of a very wide table is one byte for thousands of cells: a
+ * 58 KB event (TABLE_MAP of 40000 columns, 8000 one-byte rows) asked for 5 GB and aborted
+ * (seen reading the decoder; the fuzz harness reports it as out-of-memory). The cells of
+ * one event are capped at 2^24 (256 MiB, far above what a real event needs: 1017 InnoDB
+ * columns x 8 KB events); past that the event is a clear error. */
+static void test_rows_event_with_too_many_cells_is_an_error(void **state)
+{
+    SL_UNUSED(state);
+    enum { NCOLS = 4096, NROWS = 4200 };   /* 17.2 million cells */
+    sl_buf_t b = SL_BUF_INIT;
+    put_le(&b, 7, 6);                      /* TABLE_MAP: table id 7, flags */
+    put_le(&b, 0, 2);
+    sl_buf_put(&b, "\x01" "d\0" "\x01" "t\0", 6);
+    put_lenenc(&b, NCOLS);
+    for (int c = 0; c < NCOLS; c++) sl_buf_putc(&b, SL_MY_TYPE_LONG);
+    put_lenenc(&b, 0);                     /* no metadata */
+    for (int c = 0; c < NCOLS / 8; c++) sl_buf_putc(&b, (char)0xff);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_TABLE_MAP_EVENT, (uint8_t *)b.data,
+                                           b.len, &ev, err, sizeof(err)), SL_OK);
+    sl_buf_reset(&b);
+    put_le(&b, 7, 6);                      /* WRITE_ROWS v1: only column 1 present */
+    put_le(&b, 1, 2);
+    put_lenenc(&b, NCOLS);
+    sl_buf_putc(&b, 0x01);
+    for (int c = 1; c < NCOLS / 8; c++) sl_buf_putc(&b, 0);
+    for (int r = 0; r < NROWS; r++) sl_buf_putc(&b, 0x01);   /* each row: column 1 NULL */
+    int rc = sl_binlog_decode_body(d, SL_BINLOG_WRITE_ROWS_EVENT_V1, (uint8_t *)b.data, b.len,
+                                   &ev, err, sizeof(err));
+    if (rc == SL_OK) fail_msg("%u rows of %u columns decoded from %zu bytes", ev.rows.nrows,
+                              ev.rows.ncols, b.len);
+    if (!strstr(err, "row 4097 after image") || !strstr(err, "16777216 cells"))
+        fail_msg("%s", err);
+    /* the decoder is still usable: a small event of the same table decodes */
+    sl_buf_reset(&b);
+    put_le(&b, 7, 6);
+    put_le(&b, 1, 2);
+    put_lenenc(&b, NCOLS);
+    sl_buf_putc(&b, 0x01);
+    for (int c = 1; c < NCOLS / 8; c++) sl_buf_putc(&b, 0);
+    sl_buf_put(&b, "\x00\x2a\x00\x00\x00", 5);                /* column 1 = 42 */
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_WRITE_ROWS_EVENT_V1, (uint8_t *)b.data,
+                                           b.len, &ev, err, sizeof(err)), SL_OK);
+    assert_int_equal(ev.rows.nrows, 1);
+    assert_int_equal(ev.rows.rows[0].after[0].state, SL_BINLOG_CELL_VALUE);
+    assert_int_equal(ev.rows.rows[0].after[1].state, SL_BINLOG_CELL_ABSENT);
+    sl_buf_free(&b);
+    sl_binlog_decoder_free(d);
+}
+
+/* The uncompressed size in a TRANSACTION_PAYLOAD header is the writer's word only: a
+ * 40-byte event declaring 1 GiB made the decoder reserve 1 GiB before finding the zstd
+ * frame corrupt (seen reading the decoder; the fuzz harness with -malloc_limit_mb=512
+ * reports it as out-of-memory). The reservation now follows what the
+ * compressed bytes can give. Measured with mallinfo2(): the plain build's heap (under ASan
+ * the allocator is ASan's and glibc reports nothing, so only `make unit` can catch it). */
+static void test_payload_declared_size_does_not_reserve_memory(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t b = SL_BUF_INIT;
+    put_lenenc(&b, 2);                 /* compression: zstd */
+    put_lenenc(&b, 1);
+    put_lenenc(&b, 0);
+    put_lenenc(&b, 3);                 /* uncompressed size: 1 GiB - 1 */
+    put_lenenc(&b, 9);
+    put_lenenc(&b, (1u << 30) - 1);
+    put_lenenc(&b, 0);
+    sl_buf_put(&b, "\x28\xb5\x2f\xfd\x00\x00", 6);   /* a zstd magic, then nonsense */
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    struct mallinfo2 before = mallinfo2();
+    int rc = sl_binlog_decode_body(d, SL_BINLOG_TRANSACTION_PAYLOAD_EVENT, (uint8_t *)b.data,
+                                   b.len, &ev, err, sizeof(err));
+    struct mallinfo2 after = mallinfo2();
+    size_t grew = (after.hblkhd + after.uordblks) - (before.hblkhd + before.uordblks);
+    size_t evlen = b.len;
+    sl_binlog_decoder_free(d);
+    sl_buf_free(&b);
+#ifdef SL_HAVE_ZSTD
+    assert_int_equal(rc, SL_ERR);
+    if (!strstr(err, "zstd payload is")) fail_msg("%s", err);   /* corrupt or truncated */
+#else
+    SL_UNUSED(rc);
+#endif
+    if (grew > ((size_t)16 << 20))
+        fail_msg("decoding a %zu-byte payload event reserved %zu bytes", evlen, grew);
 }
 
 static void test_truncated_events_report_type_and_offset(void **state)
@@ -3571,6 +3727,7 @@ int main(void)
         cmocka_unit_test(test_json_strings_convert_charsets_to_utf8),
         cmocka_unit_test(test_json_enum_and_set_use_labels),
         cmocka_unit_test(test_json_binary_json_is_embedded),
+        cmocka_unit_test(test_json_binary_shared_values_are_refused_not_expanded),
         cmocka_unit_test(test_json_geometry_vector_and_null),
         cmocka_unit_test(test_crc32_is_ieee),
         cmocka_unit_test(test_crc32_is_the_same_at_every_length_alignment_and_split),
@@ -3578,6 +3735,8 @@ int main(void)
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
         cmocka_unit_test(test_rows_event_without_table_map_is_an_error),
+        cmocka_unit_test(test_rows_event_with_too_many_cells_is_an_error),
+        cmocka_unit_test(test_payload_declared_size_does_not_reserve_memory),
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
         cmocka_unit_test(test_envelope_insert_update_delete),

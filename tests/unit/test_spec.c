@@ -9,6 +9,7 @@
  */
 #include "sl_common.h"
 #include "sl_spec.h"
+#include "sl_buf.h"
 
 #include <stdarg.h>
 #include <setjmp.h>
@@ -413,6 +414,78 @@ static void test_nesting_depth_is_limited(void **state)
     json_decref(t);
 }
 
+/* Field paths are built for every node (errors, ${VAR} bookkeeping, redaction), so their
+ * length multiplies with the node count: one 500 KB key over 250000 list items was 125 GB
+ * of copying, 4 s for a 1 MB spec (REST bodies may be 64 MB). Found by review while
+ * fuzzing (fuzz_spec): keys longer than 256 bytes are refused, in YAML and JSON, before
+ * anything below them is looked at. */
+static void test_overlong_keys_are_refused_before_their_values(void **state)
+{
+    SL_UNUSED(state);
+    char key[301];
+    memset(key, 'k', 300);
+    key[300] = '\0';
+    char doc[1024];
+    snprintf(doc, sizeof(doc), "metadata:\n  name: x\n  ? %s\n  : 1\n", key);
+    assert_spec_err(doc, "t.yaml:3: metadata: a key of 300 bytes (kkkkkkkkkk...) is longer "
+                         "than 256");
+    snprintf(doc, sizeof(doc), "{\"metadata\": {\"%s\": [1]}}", key);
+    assert_spec_err(doc, "t.yaml: metadata: a key of 300 bytes (kkkkkkkkkk...) is longer "
+                         "than 256");
+    /* 256 is fine (then an unknown key) */
+    key[256] = '\0';
+    snprintf(doc, sizeof(doc), "{\"metadata\": {\"%s\": 1}}", key);
+    assert_spec_err(doc, "unknown key");
+
+    enum { KEY = 500000, ITEMS = 250000 };
+    for (int yaml = 0; yaml < 2; yaml++) {
+        sl_buf_t big = SL_BUF_INIT;
+        sl_buf_puts(&big, yaml ? "? " : "{\"");
+        for (int i = 0; i < KEY; i++) sl_buf_putc(&big, 'k');
+        sl_buf_puts(&big, yaml ? "\n: [1" : "\": [1");
+        for (int i = 1; i < ITEMS; i++) sl_buf_puts(&big, ",1");
+        sl_buf_puts(&big, yaml ? "]\n" : "]}");
+        uint64_t t0 = sl_now_mono_us();
+        sl_errs_t errs = {0};
+        assert_null(sl_spec_parse(big.data, big.len, "big", &errs));
+        uint64_t us = sl_now_mono_us() - t0;
+        assert_true(errs.n > 0);
+        sl_errs_free(&errs);
+        if (us > 1000000) fail_msg("a %zu-byte %s spec took %llu ms", big.len,
+                                   yaml ? "YAML" : "JSON", (unsigned long long)us / 1000);
+        sl_buf_free(&big);
+    }
+}
+
+/* The longest paths keys allow (60 levels of 256-byte keys, 15 KB) over 100000 list items:
+ * each item's path went through vsnprintf into a fresh buffer, which glibc truncates
+ * slowly before the retry, 5 s for this 220 KB spec (1 MB: 21 s). Paths are copied with
+ * memcpy now. */
+static void test_long_paths_over_many_nodes_stay_cheap(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t b = SL_BUF_INIT;
+    for (int d = 0; d < 60; d++) {
+        for (int k = 0; k < d; k++) sl_buf_puts(&b, "  ");
+        sl_buf_printf(&b, "k%02d", d);
+        for (int k = 0; k < 253; k++) sl_buf_putc(&b, 'k');
+        sl_buf_puts(&b, ":\n");
+    }
+    for (int k = 0; k < 60; k++) sl_buf_puts(&b, "  ");
+    sl_buf_puts(&b, "- [1");
+    for (int i = 1; i < 100000; i++) sl_buf_puts(&b, ",1");
+    sl_buf_puts(&b, "]\n");
+    uint64_t t0 = sl_now_mono_us();
+    sl_errs_t errs = {0};
+    assert_null(sl_spec_parse(b.data, b.len, "deep", &errs));
+    uint64_t us = sl_now_mono_us() - t0;
+    assert_err(&errs, "unknown key");
+    sl_errs_free(&errs);
+    if (us > 1500000) fail_msg("a %zu-byte spec took %llu ms", b.len,
+                               (unsigned long long)us / 1000);
+    sl_buf_free(&b);
+}
+
 static void test_invalid_utf8_is_a_clear_error(void **state)
 {
     SL_UNUSED(state);
@@ -474,6 +547,39 @@ static void test_binary_input_with_nul_bytes_is_an_error(void **state)
     assert_null(sl_spec_parse(bin, sizeof(bin) - 1, "bin", &errs));
     assert_true(errs.n > 0);
     sl_errs_free(&errs);
+}
+
+/* The API's redacted view masks every value that came from ${VAR}: it looked each node's
+ * path up in the list of expanded paths, nodes x expanded string compares (a 250 KB spec
+ * listing 8000 tables from ${VAR} took 6 s under ASan; a 1 MB one, minutes). Found by
+ * fuzz_spec review. The lookup is a hash now. */
+static void test_redacted_view_is_linear_in_expanded_values(void **state)
+{
+    SL_UNUSED(state);
+    enum { N = 40000 };
+    setenv("SL_TEST_SFX", "x", 1);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_puts(&b, META "spec:\n  source:\n    type: postgres\n    config:\n      id: pg\n"
+                     "      dsn: host=db\n      slot: s1\n      publication: p1\n"
+                     "      tables:\n");
+    for (int i = 0; i < N; i++) sl_buf_printf(&b, "        - public.t%d_${SL_TEST_SFX}\n", i);
+    sl_buf_puts(&b, "  sinks:\n" KAFKA("k1"));
+    sl_spec_t *spec = parse_ok(sl_buf_cstr(&b));
+    assert_int_equal(json_array_size(spec->expanded), N);
+    uint64_t t0 = sl_now_mono_us();
+    json_t *red = sl_spec_redacted(spec);
+    uint64_t us = sl_now_mono_us() - t0;
+    json_t *tables = json_object_get(json_object_get(json_object_get(json_object_get(red, "spec"),
+                                                             "source"), "config"), "tables");
+    assert_int_equal(json_array_size(tables), N);
+    assert_string_equal(json_string_value(json_array_get(tables, 0)), "****");
+    assert_string_equal(json_string_value(json_array_get(tables, N - 1)), "****");
+    json_decref(red);
+    sl_spec_free(spec);
+    sl_buf_free(&b);
+    unsetenv("SL_TEST_SFX");
+    if (us > 1000000) fail_msg("redacting %d expanded values took %llu ms", N,
+                               (unsigned long long)us / 1000);
 }
 
 /* ==== JSON =========================================================================== */
@@ -949,10 +1055,13 @@ int main(void)
         cmocka_unit_test(test_non_scalar_keys_are_rejected),
         cmocka_unit_test(test_multiple_documents_are_rejected),
         cmocka_unit_test(test_nesting_depth_is_limited),
+        cmocka_unit_test(test_overlong_keys_are_refused_before_their_values),
+        cmocka_unit_test(test_long_paths_over_many_nodes_stay_cheap),
         cmocka_unit_test(test_invalid_utf8_is_a_clear_error),
         cmocka_unit_test(test_empty_document_is_an_error),
         cmocka_unit_test(test_garbage_and_truncated_input_never_crash),
         cmocka_unit_test(test_binary_input_with_nul_bytes_is_an_error),
+        cmocka_unit_test(test_redacted_view_is_linear_in_expanded_values),
         cmocka_unit_test(test_json_spec_works_like_yaml),
         cmocka_unit_test(test_json_duplicate_keys_are_rejected),
         cmocka_unit_test(test_json_unset_variable_names_path),
