@@ -24,8 +24,34 @@
 
 /* ==== error list ===================================================================== */
 
+/* Count n errors past the cap and rewrite the last message to say how many. */
+static void sl_errs_drop(sl_errs_t *e, size_t n)
+{
+    e->dropped += n;
+    char *last = NULL;
+    if (asprintf(&last, "... and %zu more error%s not shown", e->dropped,
+                 e->dropped == 1 ? "" : "s") < 0) {
+        fprintf(stderr, "sluice: out of memory formatting an error\n");
+        abort();
+    }
+    if (e->n > SL_ERRS_MAX) {
+        free(e->msg[SL_ERRS_MAX]);
+    } else {
+        if (e->n == e->cap) {
+            e->cap = e->cap ? e->cap * 2 : 8;
+            e->msg = sl_realloc(e->msg, e->cap * sizeof(*e->msg));
+        }
+        e->n++;
+    }
+    e->msg[SL_ERRS_MAX] = last;
+}
+
 void sl_errs_addv(sl_errs_t *e, const char *path, const char *fmt, va_list ap)
 {
+    if (e->n >= SL_ERRS_MAX) {
+        sl_errs_drop(e, 1);
+        return;
+    }
     sl_buf_t b = SL_BUF_INIT;
     if (path && *path) {
         sl_buf_grow(&b, strlen(path) + 2);
@@ -61,7 +87,20 @@ void sl_errs_free(sl_errs_t *e)
     for (size_t i = 0; i < e->n; i++) free(e->msg[i]);
     free(e->msg);
     e->msg = NULL;
-    e->n = e->cap = 0;
+    e->n = e->cap = e->dropped = 0;
+}
+
+size_t sl_errs_count(const sl_errs_t *e)
+{
+    return (e->n > SL_ERRS_MAX ? SL_ERRS_MAX : e->n) + e->dropped;
+}
+
+void sl_errs_move(sl_errs_t *to, sl_errs_t *from)
+{
+    size_t kept = from->n > SL_ERRS_MAX ? SL_ERRS_MAX : from->n;
+    for (size_t i = 0; i < kept; i++) sl_errs_add(to, NULL, "%s", from->msg[i]);
+    if (from->dropped) sl_errs_drop(to, from->dropped);
+    sl_errs_free(from);
 }
 
 char *sl_errs_join(const sl_errs_t *e)
@@ -494,7 +533,7 @@ static bool conf_is_empty(const sl_conf_def_t *d, const void *field)
 static int conf_walk(const sl_conf_def_t *defs, json_t *obj, void *out, const char *path,
                      sl_errs_t *errs, bool defaults_only)
 {
-    size_t before = errs->n;
+    size_t before = sl_errs_count(errs);
 
     if (obj && json_is_null(obj)) obj = NULL;
     if (obj && !json_is_object(obj)) {
@@ -538,7 +577,7 @@ static int conf_walk(const sl_conf_def_t *defs, json_t *obj, void *out, const ch
         }
         free(kpath);
     }
-    return errs->n == before ? SL_OK : SL_ERR;
+    return sl_errs_count(errs) == before ? SL_OK : SL_ERR;
 }
 
 int sl_conf_parse(const sl_conf_def_t *defs, json_t *obj, void *out, const char *path,

@@ -13,9 +13,15 @@
 
 /* ---- error list ------------------------------------------------------------------ */
 
+/* At most SL_ERRS_MAX messages are kept; later errors are counted, and one last message
+ * "... and N more errors not shown" says how many (each message carries a field path, so
+ * keeping every error of a hostile spec took gigabytes). */
+#define SL_ERRS_MAX 100
+
 typedef struct sl_errs {
-    char  **msg;     /* "path: message" */
+    char  **msg;     /* "path: message"; n <= SL_ERRS_MAX + 1 */
     size_t  n, cap;
+    size_t  dropped; /* errors past SL_ERRS_MAX: counted, not kept */
 } sl_errs_t;
 
 void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
@@ -23,6 +29,11 @@ void sl_errs_add(sl_errs_t *e, const char *path, const char *fmt, ...)
 void sl_errs_addv(sl_errs_t *e, const char *path, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 void sl_errs_free(sl_errs_t *e);
+/* Every error added, kept or not: compare it before and after a step to see whether the
+ * step failed (n stops growing at the cap). */
+size_t sl_errs_count(const sl_errs_t *e);
+/* Append from's errors (kept and counted) to to, and empty from. */
+void sl_errs_move(sl_errs_t *to, sl_errs_t *from);
 /* Join all messages with "\n" into a new string (caller frees); "" when empty. */
 char *sl_errs_join(const sl_errs_t *e);
 

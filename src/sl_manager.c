@@ -118,8 +118,8 @@ static json_t *sl_errs_details(const sl_errs_t *errs, const char *origin)
 
 static void sl_result_invalid(sl_result_t *r, const sl_errs_t *errs, const char *origin)
 {
-    sl_result_err(r, 400, "invalid_spec", "the spec has %zu error%s", errs->n,
-                  errs->n == 1 ? "" : "s");
+    sl_result_err(r, 400, "invalid_spec", "the spec has %zu error%s", sl_errs_count(errs),
+                  sl_errs_count(errs) == 1 ? "" : "s");
     r->details = sl_errs_details(errs, origin);
 }
 

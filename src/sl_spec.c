@@ -257,7 +257,7 @@ static int spec_sinks(sl_spec_t *spec, json_t *list, sl_errs_t *errs)
         return -1;
     }
 
-    size_t before = errs->n;
+    size_t before = sl_errs_count(errs);
     int nrequired = 0;
     spec->nsinks = json_array_size(list);
     spec->sinks = sl_calloc(spec->nsinks, sizeof(*spec->sinks));
@@ -306,7 +306,7 @@ static int spec_sinks(sl_spec_t *spec, json_t *list, sl_errs_t *errs)
         free(path);
         free(cpath);
     }
-    return errs->n == before ? nrequired : -1;
+    return sl_errs_count(errs) == before ? nrequired : -1;
 }
 
 /* ==== core blocks ==================================================================== */
@@ -360,7 +360,7 @@ sl_spec_t *sl_spec_from_tree(json_t *tree, sl_errs_t *errs)
     static const char *const top_keys[] = {"metadata", "spec", NULL};
     static const char *const spec_keys[] = {"sharding", "source", "processors", "sinks",
                                             "batch", "commit_policy", NULL};
-    size_t before = errs->n;
+    size_t before = sl_errs_count(errs);
     sl_spec_t *spec = sl_calloc(1, sizeof(*spec));
     spec->tree = json_incref(tree);
     spec->expanded = json_array();
@@ -398,7 +398,7 @@ sl_spec_t *sl_spec_from_tree(json_t *tree, sl_errs_t *errs)
                 json_is_array(sinks) ? json_array_size(sinks) : 0, nrequired, errs);
 
 out:
-    if (errs->n != before) {
+    if (sl_errs_count(errs) != before) {
         sl_spec_free(spec);
         return NULL;
     }

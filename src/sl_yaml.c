@@ -60,7 +60,7 @@ static bool env_name_char(char c)
 
 char *sl_env_expand(const char *s, const char *path, sl_errs_t *errs)
 {
-    size_t before = errs->n;
+    size_t before = sl_errs_count(errs);
     sl_buf_t b = SL_BUF_INIT;
 
     for (size_t i = 0; s[i];) {
@@ -113,7 +113,7 @@ char *sl_env_expand(const char *s, const char *path, sl_errs_t *errs)
         i = j + 1;
     }
 
-    if (errs->n != before) {
+    if (sl_errs_count(errs) != before) {
         sl_buf_free(&b);
         return NULL;
     }
@@ -477,7 +477,7 @@ static json_t *yaml_parse_events(const char *text, size_t len, const char *origi
                                  sl_errs_t *errs, bool *syntax)
 {
     yaml_ctx_t ctx = {.origin = origin, .errs = errs};
-    size_t before = errs->n;
+    size_t before = sl_errs_count(errs);
     yaml_parser_t parser;
     yaml_event_t ev;
     bool done = false;
@@ -524,7 +524,7 @@ static json_t *yaml_parse_events(const char *text, size_t len, const char *origi
         free(f->key);
     }
     if (syntax) *syntax = ctx.syntax;
-    if (errs->n != before) {
+    if (sl_errs_count(errs) != before) {
         json_decref(ctx.root);
         return NULL;
     }
@@ -583,13 +583,6 @@ static void json_post(json_t *v, const char *origin, const char *path, int depth
     sl_buf_free(&where);
 }
 
-/* Move every message of from into to. */
-static void errs_move(sl_errs_t *to, sl_errs_t *from)
-{
-    for (size_t i = 0; i < from->n; i++) sl_errs_add(to, NULL, "%s", from->msg[i]);
-    sl_errs_free(from);
-}
-
 json_t *sl_yaml_parse(const char *text, size_t len, const char *origin, sl_errs_t *errs)
 {
     if (!origin) origin = "spec";
@@ -605,9 +598,9 @@ json_t *sl_yaml_parse(const char *text, size_t len, const char *origin, sl_errs_
     json_error_t jerr;
     json_t *tree = json_loadb(text + body, len - body, JSON_REJECT_DUPLICATES, &jerr);
     if (tree) {
-        size_t before = errs->n;
+        size_t before = sl_errs_count(errs);
         json_post(tree, origin, "", 1, errs);
-        if (errs->n == before) return tree;
+        if (sl_errs_count(errs) == before) return tree;
         json_decref(tree);
         return NULL;
     }
@@ -628,7 +621,7 @@ json_t *sl_yaml_parse(const char *text, size_t len, const char *origin, sl_errs_
         sl_buf_free(&where);
         sl_errs_free(&yerrs);
     } else {
-        errs_move(errs, &yerrs);
+        sl_errs_move(errs, &yerrs);
     }
     return NULL;
 }

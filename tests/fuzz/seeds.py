@@ -193,7 +193,36 @@ def seeds_binlog(out, shared):
 
 # ---- pgoutput -----------------------------------------------------------------------
 
+def pg_typed_relation():
+    """A Relation of one column per built-in type mapping and an Insert of well-formed
+    values, then an Update with other forms (the vectors use few types)."""
+    cols = [("b", 16), ("i", 23), ("f", 701), ("n", 1700), ("by", 17), ("j", 114),
+            ("jb", 3802), ("d", 1082), ("ts", 1114), ("tz", 1184), ("ia", 1007),
+            ("ta", 1009), ("bx", 1020), ("s", 25)]
+    rel = b"R" + struct.pack(">I", 16400) + b"public\0typed\0d" + struct.pack(">H", len(cols))
+    for k, (name, oid) in enumerate(cols):
+        rel += bytes([1 if k == 1 else 0]) + name.encode() + b"\0" + struct.pack(">Ii", oid, -1)
+    rows = [
+        [b"t", b"-42", b"1.5e300", b"-12.3400", b"\\x00ff10", b'{"a":[1,{"b":null}],"c":"\\ud83d\\ude00"}',
+         b'[true,false,1e-5]', b"2024-02-29", b"2024-02-29 23:59:59.123456",
+         b"2024-02-29 23:59:59+05:30", b"[0:1]={{1,NULL},{3,4}}", b'{"a b","c\\"d",NULL,e}',
+         b"{(1,2),(3,4);(5,6),(7,8)}", b"x"],
+        [b"f", b"0", b"NaN", b"NaN", b"\\x", b"{}", b"null", b"infinity",
+         b"-infinity", b"1999-01-08 04:05:06-08", b"{}", b"{{}}", b"{}", b""],
+    ]
+    msgs = [rel]
+    for k, vals in enumerate(rows):
+        tup = struct.pack(">H", len(vals))
+        for v in vals:
+            tup += b"t" + struct.pack(">I", len(v)) + v
+        msgs.append((b"I" if k == 0 else b"U") + struct.pack(">I", 16400) + b"N" + tup)
+    return msgs
+
+
 def seeds_pg(out, shared):
+    for extra in (0x00, 0x08):
+        out.put(bytes([extra]) + b"".join(struct.pack("<H", len(m)) + m
+                                          for m in pg_typed_relation()))
     vecs = load_vectors(shared, "pgoutput_vectors.json")
     rel = [hx(v["hex"]) for v in vecs if v.get("hex") and v["hex"][:2] == "52"]
     for v in vecs:

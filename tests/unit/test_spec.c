@@ -486,6 +486,49 @@ static void test_long_paths_over_many_nodes_stay_cheap(void **state)
     sl_buf_free(&b);
 }
 
+/* Every error was kept, each with its field path: 60 levels of 256-byte keys over one value
+ * of 60000 "${}" made 60000 messages of 15 KB, 970 MB from a 200 KB spec (a 1 MB REST body:
+ * several GB, then an abort). Found by review while fuzzing. The first 100 errors are
+ * kept, the rest counted in one last line. */
+static void test_errors_past_the_first_hundred_are_counted_not_kept(void **state)
+{
+    SL_UNUSED(state);
+    sl_buf_t b = SL_BUF_INIT;
+    for (int d = 0; d < 60; d++) {
+        for (int k = 0; k < d; k++) sl_buf_puts(&b, "  ");
+        sl_buf_printf(&b, "k%02d", d);
+        for (int k = 0; k < 253; k++) sl_buf_putc(&b, 'k');
+        sl_buf_puts(&b, ":\n");
+    }
+    for (int k = 0; k < 60; k++) sl_buf_puts(&b, "  ");
+    sl_buf_puts(&b, "x: \"");
+    for (int i = 0; i < 60000; i++) sl_buf_puts(&b, "${}");
+    sl_buf_puts(&b, "\"\n");
+    sl_errs_t errs = {0};
+    assert_null(sl_spec_parse(b.data, b.len, "many", &errs));
+    size_t bytes = 0;
+    for (size_t i = 0; i < errs.n; i++) bytes += strlen(errs.msg[i]);
+    if (errs.n != 101 || bytes > ((size_t)4 << 20))
+        fail_msg("%zu messages of %zu bytes kept", errs.n, bytes);
+    assert_int_equal(sl_errs_count(&errs), 60000);
+    assert_non_null(strstr(errs.msg[0], "bad variable reference \"${}\""));
+    assert_string_equal(errs.msg[100], "... and 59900 more errors not shown");
+    char *all = sl_errs_join(&errs);
+    assert_non_null(strstr(all, "\n... and 59900 more errors not shown"));
+    free(all);
+    sl_errs_free(&errs);
+
+    /* past the cap a new error still counts: nothing that failed is taken for a success */
+    sl_errs_t e = {0};
+    for (int i = 0; i < 150; i++) sl_errs_add(&e, "p", "error %d", i);
+    unsetenv("SL_TEST_NOPE");
+    size_t before = sl_errs_count(&e);
+    assert_null(sl_env_expand("${SL_TEST_NOPE}", "where", &e));
+    assert_int_equal(sl_errs_count(&e), before + 1);
+    sl_errs_free(&e);
+    sl_buf_free(&b);
+}
+
 static void test_invalid_utf8_is_a_clear_error(void **state)
 {
     SL_UNUSED(state);
@@ -1057,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_nesting_depth_is_limited),
         cmocka_unit_test(test_overlong_keys_are_refused_before_their_values),
         cmocka_unit_test(test_long_paths_over_many_nodes_stay_cheap),
+        cmocka_unit_test(test_errors_past_the_first_hundred_are_counted_not_kept),
         cmocka_unit_test(test_invalid_utf8_is_a_clear_error),
         cmocka_unit_test(test_empty_document_is_an_error),
         cmocka_unit_test(test_garbage_and_truncated_input_never_crash),
