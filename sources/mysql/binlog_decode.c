@@ -1331,9 +1331,11 @@ static int sl_binlog_table_map(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_bin
  * Rows events
  * ==================================================================================== */
 
+/* Room for n more cells. The array always exists afterwards, even for n = 0: a row image
+ * of a table without columns points at it (NULL would read as "no image"). */
 static void sl_binlog_cells_reserve(sl_binlog_decoder_t *d, size_t n)
 {
-    if (d->ncells + n <= d->cells_cap) return;
+    if (d->cells && d->ncells + n <= d->cells_cap) return;
     size_t cap = d->cells_cap ? d->cells_cap : 256;
     while (cap < d->ncells + n) cap *= 2;
     d->cells = sl_realloc(d->cells, cap * sizeof(*d->cells));
