@@ -149,7 +149,9 @@ demo: deps
 # Fuzzing: every harness for FUZZ_SECONDS each, one after the other (tests/fuzz/run.sh;
 # FUZZ_TARGETS="binlog_decode pg_decode" picks some). Seeds come from ../shared
 # (SLUICE_SHARED) and the repository; crashes are kept under build/fuzz/artifacts.
-fuzz: $(FUZZ_BINS)
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BINS)
 
 bench: deps

@@ -4,6 +4,7 @@
 # at all (one dpkg-query), so `make test` stays fast. Runs as root (CI) or through sudo.
 #
 #   bash scripts/deps.sh            install what is missing
+#   bash scripts/deps.sh fuzz       also clang and libFuzzer (make fuzz)
 #   SL_DEPS_DRY_RUN=1 bash ...      only print what would be installed
 set -euo pipefail
 
@@ -22,6 +23,8 @@ SL_DEPS_PKGS=(
     # Helm chart tests (tests/helm): a template renderer built offline in GOPATH mode
     golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
 )
+# `make fuzz` only: clang with its sanitizer and libFuzzer runtimes
+SL_DEPS_FUZZ_PKGS=(clang libclang-rt-14-dev)
 
 # Print the packages of "$@" that are not fully installed, one per line.
 sl_deps_missing() {
@@ -42,6 +45,9 @@ main() {
         return 1
     fi
 
+    if [[ "${1:-}" == fuzz ]]; then
+        SL_DEPS_PKGS+=("${SL_DEPS_FUZZ_PKGS[@]}")
+    fi
     local missing
     mapfile -t missing < <(sl_deps_missing "${SL_DEPS_PKGS[@]}")
     if ((${#missing[@]} == 0)); then

@@ -1331,9 +1331,11 @@ static int sl_binlog_table_map(sl_binlog_decoder_t *d, sl_binlog_rd_t *r, sl_bin
  * Rows events
  * ==================================================================================== */
 
+/* Room for n more cells. The array always exists afterwards, even for n = 0: a row image
+ * of a table without columns points at it (NULL would read as "no image"). */
 static void sl_binlog_cells_reserve(sl_binlog_decoder_t *d, size_t n)
 {
-    if (d->ncells + n <= d->cells_cap) return;
+    if (d->cells && d->ncells + n <= d->cells_cap) return;
     size_t cap = d->cells_cap ? d->cells_cap : 256;
     while (cap < d->ncells + n) cap *= 2;
     d->cells = sl_realloc(d->cells, cap * sizeof(*d->cells));
@@ -1749,12 +1751,22 @@ static int sl_binlog_previous_gtids(sl_binlog_decoder_t *d, sl_binlog_rd_t *r,
             sl_buf_putc(&d->text, ':');
             sl_buf_put(&d->text, tag, (size_t)tag_len);
         }
-        for (uint64_t k = 0; k < ni; k++) {
-            int64_t start = (int64_t)sl_binlog_u64(r, "interval start");
-            int64_t end = (int64_t)sl_binlog_u64(r, "interval end");   /* exclusive */
-            if (end - 1 > start) sl_buf_printf(&d->text, ":%lld-%lld", (long long)start,
-                                               (long long)(end - 1));
-            else sl_buf_printf(&d->text, ":%lld", (long long)start);
+        for (uint64_t k = 0; k < ni && !r->err; k++) {
+            size_t at = r->base + r->i;
+            uint64_t start = sl_binlog_u64(r, "interval start");
+            uint64_t end = sl_binlog_u64(r, "interval end");   /* exclusive */
+            if (r->err) break;
+            /* GTID numbers are 1 .. 2^63-1 (MySQL's rpl_gno is signed 64-bit) */
+            if (start < 1 || end <= start || end > (uint64_t)INT64_MAX) {
+                sl_binlog_fail(r, "GTID interval [%llu, %llu) at byte %zu is impossible "
+                               "(numbers are 1 to 2^63-1, the end is exclusive)",
+                               (unsigned long long)start, (unsigned long long)end, at);
+                break;
+            }
+            if (end - 1 > start) sl_buf_printf(&d->text, ":%llu-%llu",
+                                               (unsigned long long)start,
+                                               (unsigned long long)(end - 1));
+            else sl_buf_printf(&d->text, ":%llu", (unsigned long long)start);
         }
     }
     if (r->err) return SL_ERR;

@@ -2703,6 +2703,40 @@ static void test_rows_event_without_table_map_is_an_error(void **state)
     sl_binlog_decoder_free(d);
 }
 
+/* GTID numbers are 1 to 2^63-1 and an interval [start, end) is not empty; the decoder
+ * printed end - 1 of whatever came, and an end of 2^63 (INT64_MIN as the signed value) was
+ * a signed overflow (fuzz_binlog_decode, UBSan; minimized: one sid, one interval [1, 2^63)).
+ * A bad interval is an error naming it and its byte offset. */
+static void test_previous_gtids_with_an_impossible_interval_is_an_error(void **state)
+{
+    SL_UNUSED(state);
+    static const struct { const char *interval, *why; } bad[] = {
+        {"0100000000000000" "0000000000000080", "[1, 9223372036854775808)"},  /* the find */
+        {"0000000000000000" "0500000000000000", "[0, 5)"},
+        {"0500000000000000" "0500000000000000", "[5, 5)"},
+        {"ffffffffffffffff" "0200000000000000", "[18446744073709551615, 2)"},
+    };
+    for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+        sl_buf_t b = SL_BUF_INIT;
+        put_hex(&b, "0100000000000000");                   /* one sid */
+        put_hex(&b, "3e11fa4771ca11e19e33c80aa9429562");   /* its uuid */
+        put_hex(&b, "0100000000000000");                   /* one interval */
+        put_hex(&b, bad[i].interval);
+        sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+        sl_binlog_event_t ev;
+        char err[SL_ERRSTR_SIZE] = "";
+        int rc = sl_binlog_decode_body(d, SL_BINLOG_PREVIOUS_GTIDS_EVENT, (uint8_t *)b.data,
+                                       b.len, &ev, err, sizeof(err));
+        if (rc == SL_OK) fail_msg("interval %s decoded as %s", bad[i].why,
+                                  ev.previous_gtids.text);
+        char want[128];
+        snprintf(want, sizeof(want), "GTID interval %s at byte 32", bad[i].why);
+        if (!strstr(err, want)) fail_msg("%s (want %s)", err, want);
+        sl_binlog_decoder_free(d);
+        sl_buf_free(&b);
+    }
+}
+
 /* Every row image holds one cell per table column, even for columns it does not carry,
  * so a row of one NULL column of a very wide table is one byte for thousands of cells: a
  * 58 KB event (TABLE_MAP of 40000 columns, 8000 one-byte rows) asked for 5 GB and aborted
@@ -2927,6 +2961,44 @@ static char *encode(sl_binlog_envctx_t *ctx, const sl_binlog_event_t *ev, uint32
     char *v = sl_strndup(out.data + vo, vl);
     sl_buf_free(&out);
     return v;
+}
+
+/* A table of no columns (no server writes one; a corrupt TABLE_MAP can say so) has rows of
+ * no cells: an UPDATE's images pointed at cell 0 of a cell array never allocated, NULL + 0
+ * (found by fuzz_binlog_decode, UBSan "applying zero offset to null pointer"), and NULL is
+ * what "no before image" means, so the update read as an insert. Minimized: TABLE_MAP of 0
+ * columns, then PARTIAL_UPDATE_ROWS whose rows are one value_options byte each. */
+static void test_rows_of_a_table_without_columns_keep_both_images(void **state)
+{
+    SL_UNUSED(state);
+    sl_binlog_decoder_t *d = sl_binlog_decoder_new();
+    sl_buf_t b = SL_BUF_INIT;
+    static const uint8_t no_types[1];
+    build_table_map(&b, 0x77, "mysql", "t", 0, no_types, NULL, NULL, NULL, 0);
+    sl_binlog_event_t ev;
+    char err[SL_ERRSTR_SIZE] = "";
+    assert_int_equal(sl_binlog_decode_body(d, SL_BINLOG_TABLE_MAP_EVENT, (uint8_t *)b.data,
+                                           b.len, &ev, err, sizeof(err)), SL_OK);
+    sl_buf_reset(&b);
+    put_hex(&b, "770000000000" "0100" "0200" "00");   /* table id, flags, extra, 0 columns */
+    put_hex(&b, "000000");                             /* 3 rows: value_options 0 each */
+    if (sl_binlog_decode_body(d, SL_BINLOG_PARTIAL_UPDATE_ROWS_EVENT, (uint8_t *)b.data, b.len,
+                              &ev, err, sizeof(err)) != SL_OK)
+        fail_msg("%s", err);
+    assert_int_equal(ev.rows.nrows, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_non_null(ev.rows.rows[i].before);
+        assert_non_null(ev.rows.rows[i].after);
+    }
+    sl_binlog_envctx_t ctx = {.thread = -1};
+    char *key, *val = encode(&ctx, &ev, 2, &key);
+    assert_null(key);
+    if (!strstr(val, "\"before\":{},\"after\":{}") || !strstr(val, "\"op\":\"u\""))
+        fail_msg("%s", val);
+    free(val);
+    sl_binlog_envctx_free(&ctx);
+    sl_buf_free(&b);
+    sl_binlog_decoder_free(d);
 }
 
 #define ITEMS_GTID "3e11fa47-71ca-11e1-9e33-c80aa9429562:23"
@@ -3735,10 +3807,12 @@ int main(void)
         cmocka_unit_test(test_checksum_is_detected_before_the_format_description),
         cmocka_unit_test(test_unknown_events_are_skipped),
         cmocka_unit_test(test_rows_event_without_table_map_is_an_error),
+        cmocka_unit_test(test_previous_gtids_with_an_impossible_interval_is_an_error),
         cmocka_unit_test(test_rows_event_with_too_many_cells_is_an_error),
         cmocka_unit_test(test_payload_declared_size_does_not_reserve_memory),
         cmocka_unit_test(test_truncated_events_report_type_and_offset),
         cmocka_unit_test(test_file_reader_reports_truncation),
+        cmocka_unit_test(test_rows_of_a_table_without_columns_keep_both_images),
         cmocka_unit_test(test_envelope_insert_update_delete),
         cmocka_unit_test(test_envelope_cache_gives_the_bytes_of_rendering_every_row),
         cmocka_unit_test(test_envelope_without_key_and_shard_pointer),
