@@ -137,19 +137,13 @@ static void sl_snap_apply_resume(sl_snap_t *sn, json_t *resume)
  * the same fields. pgoutput leaves out generated columns (before PostgreSQL 18's
  * publish_generated_columns) and columns outside a publication's column list (15+,
  * pg_publication_tables.attnames). SELECT * would add them to snapshot rows only. */
-static int sl_snap_columns(sl_snap_t *sn, sl_snap_table_t *t)
+static int sl_snap_columns(sl_snap_t *sn, sl_snap_table_t *t, const char *from)
 {
     sl_pg_source_t *s = sn->s;
     int ver = PQserverVersion(s->sql);
-    char *qs = PQescapeIdentifier(s->sql, t->schema, strlen(t->schema));
-    char *qt = PQescapeIdentifier(s->sql, t->name, strlen(t->name));
-    sl_buf_t from = SL_BUF_INIT;
-    sl_buf_printf(&from, "%s.%s", qs, qt);
-    PQfreemem(qs);
-    PQfreemem(qt);
     /* 18+: attnames holds the generated columns the publication sends; 15-17 list them
      * although pgoutput never sends them */
-    const char *params[] = {sl_buf_cstr(&from), s->conf->publication, t->schema, t->name,
+    const char *params[] = {from, s->conf->publication, t->schema, t->name,
                             ver >= 180000 ? "true" : "false"};
     PGresult *res;
     if (ver >= 150000)
@@ -168,10 +162,7 @@ static int sl_snap_columns(sl_snap_t *sn, sl_snap_table_t *t)
                           "SELECT attname::text FROM pg_attribute WHERE attrelid = "
                           "$1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
                           1, params);
-    if (!res) {
-        sl_buf_free(&from);
-        return SL_AGAIN;
-    }
+    if (!res) return SL_AGAIN;
     sl_buf_t q = SL_BUF_INIT;
     sl_buf_puts(&q, "SELECT ");
     for (int r = 0; r < PQntuples(res); r++) {
@@ -182,8 +173,7 @@ static int sl_snap_columns(sl_snap_t *sn, sl_snap_table_t *t)
     }
     if (!PQntuples(res)) sl_buf_puts(&q, "*");    /* a table without columns */
     PQclear(res);
-    sl_buf_printf(&q, " FROM %s", sl_buf_cstr(&from));
-    sl_buf_free(&from);
+    sl_buf_printf(&q, " FROM %s", from);
     t->select = sl_buf_steal(&q);
     return SL_OK;
 }
@@ -241,15 +231,19 @@ static int sl_snap_tables(sl_snap_t *sn)
                           "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE "
                           "i.indrelid = $1::regclass AND i.indisprimary "
                           "ORDER BY array_position(i.indkey::int2[], a.attnum)", 1, p2);
-        sl_buf_free(&reg);
-        if (!res) return SL_AGAIN;
+        if (!res) {
+            sl_buf_free(&reg);
+            return SL_AGAIN;
+        }
         t->npk = (size_t)PQntuples(res);
         t->pk = sl_calloc(t->npk + 1, sizeof(char *));
         t->last_key = sl_calloc(t->npk + 1, sizeof(char *));
         t->pk_col = sl_calloc(t->npk + 1, sizeof(int));
         for (size_t k = 0; k < t->npk; k++) t->pk[k] = sl_strdup(PQgetvalue(res, (int)k, 0));
         PQclear(res);
-        if (sl_snap_columns(sn, t) != SL_OK) return SL_AGAIN;
+        int rc = sl_snap_columns(sn, t, sl_buf_cstr(&reg));
+        sl_buf_free(&reg);
+        if (rc != SL_OK) return SL_AGAIN;
     }
     return SL_OK;
 }
